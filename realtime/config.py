@@ -1,0 +1,89 @@
+"""All settings of the server in one validated place: config.yaml, then environment, then flags.
+
+Environment overrides: CONFIG (another file), HOST, PORT, ASYNC_MODE, AUTH_TOKEN,
+CORS_ALLOWED_ORIGINS (comma-separated), LOG_LEVEL. Flags (python server.py --port ...)
+override the environment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from detector.config import DEFAULT_CONFIG, ConfigError, VisionConfig, from_mapping, load_yaml, vision_config
+
+ASYNC_MODES = ("eventlet", "threading")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5001
+    async_mode: str = "eventlet"  # eventlet | threading
+    cors_allowed_origins: tuple[str, ...] = ()  # besides the server's own origin
+    auth_token: str = ""  # empty: no token; else clients connect with auth {token: ...}
+    max_frame_bytes: int = 2_000_000  # encoded image bytes per frame
+    max_image_pixels: int = 4096 * 4096  # width x height claimed by the image header
+    max_cameras: int = 16  # distinct cameras streaming at once
+    max_fps_per_camera: float = 15.0  # frames above this rate are refused with rate_limited
+    max_clients: int = 200  # Socket.IO connections at once
+    max_batch: int = 8  # frames taken by the inference worker in one go
+    http_detect_timeout_s: float = 10.0  # POST /detect waits at most this for the worker
+    log_level: str = "INFO"
+
+    def validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"server.port: expected 1..65535, got {self.port}")
+        if self.async_mode not in ASYNC_MODES:
+            raise ConfigError(f"server.async_mode: expected one of {', '.join(ASYNC_MODES)}, got {self.async_mode!r}")
+        if "*" in self.cors_allowed_origins and len(self.cors_allowed_origins) > 1:
+            raise ConfigError("server.cors_allowed_origins: '*' cannot be combined with other origins")
+        for name in ("max_frame_bytes", "max_image_pixels", "max_cameras", "max_clients", "max_batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"server.{name}: expected a positive number, got {getattr(self, name)}")
+        if self.max_fps_per_camera <= 0 or self.http_detect_timeout_s <= 0:
+            raise ConfigError("server.max_fps_per_camera and server.http_detect_timeout_s must be positive")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"server.log_level: expected one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    server: ServerConfig
+    vision: VisionConfig
+    path: Path
+
+
+ENV_KEYS = {"HOST": "host", "PORT": "port", "ASYNC_MODE": "async_mode", "AUTH_TOKEN": "auth_token",
+            "CORS_ALLOWED_ORIGINS": "cors_allowed_origins", "LOG_LEVEL": "log_level"}
+
+
+def _from_text(key: str, text: str) -> Any:
+    if key == "port":
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"PORT: expected a number, got {text!r}") from None
+    if key == "cors_allowed_origins":
+        return [o.strip() for o in text.split(",") if o.strip()]
+    return text
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> AppConfig:
+    """Read `path` (or $CONFIG, or config.yaml), apply environment then explicit overrides."""
+    env = os.environ if env is None else env
+    path = Path(path or env.get("CONFIG") or DEFAULT_CONFIG)
+    data = load_yaml(path)
+    unknown = sorted(set(data) - {"server", "detector", "reader"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
+    server_data = dict(data.get("server") or {})
+    for env_key, key in ENV_KEYS.items():
+        if env.get(env_key):
+            server_data[key] = _from_text(key, env[env_key])
+    server_data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    server = from_mapping(ServerConfig, "server", server_data)
+    return AppConfig(replace(server, log_level=server.log_level.upper()), vision_config(data), path)

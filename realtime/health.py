@@ -1,0 +1,34 @@
+"""GET /health: cheap to compute, so it answers fast while cameras stream."""
+from __future__ import annotations
+
+from time import monotonic
+from typing import TYPE_CHECKING
+
+import psutil
+
+if TYPE_CHECKING:
+    from realtime.app import Runtime
+
+_PROCESS = psutil.Process()
+
+
+def health_report(runtime: "Runtime") -> dict:
+    worker = runtime.worker
+    uptime = round(monotonic() - runtime.started, 1)
+    if not worker.ready:
+        status = "error" if worker.load_error else "loading"
+        return {"status": status, "uptime_s": uptime, "error": worker.load_error}
+    totals = runtime.stats.totals()
+    return {
+        "status": "ok",
+        "models": worker.detector.models if worker.detector else {},
+        "uptime_s": uptime,
+        "clients": len(runtime.clients),
+        "cameras": {cid: cam.summary() for cid, cam in runtime.stats.cameras.items()},
+        "fps": totals["fps"],
+        "frames": totals["frames"],
+        "dropped": totals["dropped"],
+        "refused": totals["refused"],
+        "waiting": runtime.slots.waiting(),
+        "memory": {"rss_mb": round(_PROCESS.memory_info().rss / 2**20, 1)},
+    }

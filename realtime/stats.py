@@ -1,0 +1,88 @@
+"""Per-camera counters and Prometheus metrics, updated on the loop side only."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from time import monotonic
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+STAGES = ("queue", "decode", "detect", "ocr", "total")
+FPS_WINDOW_S = 3.0
+
+
+@dataclass
+class CameraStats:
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0  # replaced in its slot by a newer frame before the worker took it
+    refused: int = 0  # invalid, too large, rate limited
+    detections: int = 0
+    _done: deque = field(default_factory=lambda: deque(maxlen=256))
+
+    def fps(self, now: float | None = None) -> float:
+        now = monotonic() if now is None else now
+        while self._done and now - self._done[0] > FPS_WINDOW_S:
+            self._done.popleft()
+        return round(len(self._done) / FPS_WINDOW_S, 2)
+
+    def summary(self) -> dict:
+        return {"fps": self.fps(), "frames": self.processed, "received": self.received,
+                "detections": self.detections, "dropped": self.dropped, "refused": self.refused}
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.cameras: dict[str, CameraStats] = {}
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.m_received = Counter("plates_frames_received", "Frames accepted into a camera slot", ["camera"], registry=r)
+        self.m_processed = Counter("plates_frames_processed", "Frames processed by the inference worker", ["camera"], registry=r)
+        self.m_dropped = Counter("plates_frames_dropped", "Frames replaced by a newer one before processing", ["camera"], registry=r)
+        self.m_refused = Counter("plates_frames_refused", "Frames refused, by error code", ["code"], registry=r)
+        self.m_latency = Histogram("plates_stage_seconds", "Time per frame in each stage", ["stage"], registry=r,
+                                   buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0))
+        self.m_clients = Gauge("plates_connected_clients", "Connected Socket.IO clients", registry=r)
+        self.m_waiting = Gauge("plates_frames_waiting", "Frames waiting in camera slots", registry=r)
+
+    def camera(self, camera_id: str) -> CameraStats:
+        if camera_id not in self.cameras:
+            self.cameras[camera_id] = CameraStats()
+        return self.cameras[camera_id]
+
+    def forget(self, camera_id: str) -> None:
+        """A camera nobody streams any more: drop its series so labels do not pile up."""
+        self.cameras.pop(camera_id, None)
+        for metric in (self.m_received, self.m_processed, self.m_dropped):
+            try:
+                metric.remove(camera_id)
+            except KeyError:
+                pass
+
+    def received(self, camera_id: str) -> None:
+        self.camera(camera_id).received += 1
+        self.m_received.labels(camera_id).inc()
+
+    def dropped(self, camera_id: str) -> None:
+        self.camera(camera_id).dropped += 1
+        self.m_dropped.labels(camera_id).inc()
+
+    def refused(self, code: str, camera_id: str | None = None) -> None:
+        if camera_id in self.cameras:
+            self.cameras[camera_id].refused += 1
+        self.m_refused.labels(code).inc()
+
+    def processed(self, camera_id: str, detections: int, timing_ms: dict) -> CameraStats:
+        cam = self.camera(camera_id)
+        cam.processed += 1
+        cam.detections += detections
+        cam._done.append(monotonic())
+        self.m_processed.labels(camera_id).inc()
+        for stage in STAGES:
+            self.m_latency.labels(stage).observe(timing_ms.get(stage, 0.0) / 1000)
+        return cam
+
+    def totals(self) -> dict:
+        cams = self.cameras.values()
+        return {"fps": round(sum(c.fps() for c in cams), 2), "frames": sum(c.processed for c in cams),
+                "dropped": sum(c.dropped for c in cams), "refused": sum(c.refused for c in cams)}

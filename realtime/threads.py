@@ -1,0 +1,52 @@
+"""Real OS threads and locks, also under eventlet's monkey patching.
+
+The inference worker must be a real thread (a green thread running YOLO would freeze the
+event loop), and what it shares with the loop must use real locks held for O(1) work.
+`LoopWaker` lets that thread wake the loop side: the loop waits on a pipe with select(),
+which eventlet makes cooperative and the threading mode runs as is.
+"""
+from __future__ import annotations
+
+import os
+import select
+
+
+def real_threading():
+    """The unpatched `threading` module, whatever eventlet did to the patched one."""
+    try:
+        import eventlet.patcher
+
+        if eventlet.patcher.is_monkey_patched("thread"):
+            return eventlet.patcher.original("threading")
+    except ImportError:
+        pass
+    import threading
+
+    return threading
+
+
+class LoopWaker:
+    """One thread calls notify(); the loop side's wait() returns soon after."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        self._lock = real_threading().Lock()
+        self._pending = False  # at most one byte in the pipe: the writer can never block
+
+    def notify(self) -> None:
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+        os.write(self._write, b"x")
+
+    def wait(self, timeout: float) -> None:
+        ready, _, _ = select.select([self._read], [], [], timeout)
+        if ready:
+            with self._lock:
+                self._pending = False
+                try:
+                    os.read(self._read, 64)
+                except BlockingIOError:
+                    pass

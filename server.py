@@ -1,0 +1,60 @@
+"""Run the plate server: python server.py [--host H] [--port P] [--config FILE] [--async-mode M]
+
+Loads config.yaml (or --config / $CONFIG), starts listening at once (GET /health answers
+503 until the models are loaded, then 200) and serves the Socket.IO protocol of DESIGN.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="config file (default: $CONFIG or config.yaml)")
+    ap.add_argument("--host", help="address to listen on (overrides $HOST and the config)")
+    ap.add_argument("--port", type=int, help="port (overrides $PORT and the config)")
+    ap.add_argument("--async-mode", choices=["eventlet", "threading"], help="overrides $ASYNC_MODE and the config")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from detector.config import ConfigError
+    from realtime.config import load_config
+
+    try:
+        config = load_config(args.config, overrides={"host": args.host, "port": args.port, "async_mode": args.async_mode})
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    # thread counts before torch loads: one core for inference, the rest for the event loop
+    os.environ.setdefault("OMP_NUM_THREADS", str(config.vision.detector.torch_threads))
+    if config.server.async_mode == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+    logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("plates")
+
+    from detector import ModelLoadError, PersistentDetector
+    from realtime.app import create_app
+
+    try:
+        PersistentDetector.check_files(config.vision)
+    except ModelLoadError as exc:
+        log.critical("%s", exc)
+        return 2
+    plate_server = create_app(config)
+    plate_server.start()
+    log.info("serving on http://%s:%d (%s mode, config %s); models loading", config.server.host, config.server.port,
+             config.server.async_mode, config.path)
+    plate_server.socketio.run(plate_server.app, host=config.server.host, port=config.server.port,
+                              log_output=False, allow_unsafe_werkzeug=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
