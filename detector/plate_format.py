@@ -36,7 +36,7 @@ MILITARY_FIRST = frozenset("ABHKPQTV")
 TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "1",
             "Z": "2", "S": "5", "B": "8", "G": "6", "A": "4", "E": "8"}
 TO_LETTER = {"0": "D", "1": "L", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T",
-             "O": "D", "Q": "D", "I": "L", "J": "L", "W": "V"}
+             "O": "D", "Q": "D", "I": "L", "J": "L"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class _Layout:
 
 _CAR = [_Layout("L", 5, "car"), _Layout("L", 4, "car"), _Layout("LL", 5, "car"), _Layout("LL", 4, "car")]
 _MOTO = [_Layout("LD", 5, "motorbike"), _Layout("LD", 4, "motorbike"), _Layout("LL", 5, "motorbike"),
-         _Layout("LLD", 5, "motorbike"), _Layout("LL", 4, "motorbike")]
+         _Layout("LLD", 5, "motorbike"), _Layout("LLD", 4, "motorbike"), _Layout("LL", 4, "motorbike")]
 _MILITARY = [_Layout("LL", 4, "military")]
 
 
@@ -139,8 +139,8 @@ def normalise_rows(rows: list[str]) -> FormattedPlate:
         if fitted is None:
             continue
         plate = _render(fitted[0], layout)
-        # an invalid fit counts as three extra fixes: prefer any real plate over it
-        key = (fitted[1] + (0 if plate.valid else 3), order)
+        # an invalid fit costs three fixes (prefer a real plate), a motorbike read as one row four
+        key = (fitted[1] + (0 if plate.valid else 3) + (4 if len(cleaned) == 1 and layout.kind == "motorbike" else 0), order)
         if best is None or key < best[:2]:
             best = (*key, plate)
     return best[2] if best else FormattedPlate(joined, False, "unknown")

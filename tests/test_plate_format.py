@@ -1,0 +1,101 @@
+"""Vietnamese plate formats: canonical text, positional corrections, validity."""
+import pytest
+
+from detector.plate_format import alnum, normalise, normalise_rows
+
+VALID = [
+    # (OCR text, canonical)
+    ("51F-123.45", "51F-123.45"),
+    ("51F12345", "51F-123.45"),
+    ("29A-1234", "29A-1234"),
+    ("30E 999.99", "30E-999.99"),
+    ("51LD-123.45", "51LD-123.45"),
+    ("80NG-123.45", "80NG-123.45"),
+    ("29KT-012.34", "29KT-012.34"),
+    ("43NN-001.22", "43NN-001.22"),
+    ("59-X1 123.45", "59-X1 123.45"),
+    ("59X1/12345", "59-X1 123.45"),
+    ("29-B1 1234", "29-B1 1234"),
+    ("60-AA 499.10", "60-AA 499.10"),
+    ("60-MĐ1 011.61", "60-MD1 011.61"),
+    ("60-MD1 011.61", "60-MD1 011.61"),
+    ("KP-47-90", "KP-47-90"),
+    ("TM 12 34", "TM-12-34"),
+    ("51F/123.45", "51F-123.45"),
+    ("99H 000.01", "99H-000.01"),
+    ("11C-567.89", "11C-567.89"),
+]
+
+CORRECTED = [
+    # letter/digit confusions fixed by position
+    ("5lF-I23.4S", "51F-123.45"),   # l->1, I->1, S->5 in digit slots
+    ("SIF12345", "51F-123.45"),     # S->5, I->1 in the province
+    ("51F-l23.O5", "51F-123.05"),   # O->0
+    ("51F-123.Q5", "51F-123.05"),   # Q->0
+    ("51F-123.D5", "51F-123.05"),   # D->0
+    ("3OA-1Z34", "30A-1234"),       # Z->2
+    ("518-123.45", "51B-123.45"),   # 8->B in the series slot
+    ("510-123.45", "51D-123.45"),   # 0->D in the series slot
+    ("516-123.45", "51G-123.45"),   # 6->G
+    ("512-123.45", "51Z-123.45"),   # 2->Z
+    ("51F-G23.45", "51F-623.45"),   # G->6
+    ("51F-B23.45", "51F-823.45"),   # B->8
+    ("59-XI 123.45", "59-X1 123.45"),
+    ("51I-123.45", "51L-123.45"),   # I is never issued: an L read as I
+    ("51O-123.45", "51D-123.45"),   # O is never issued: a D read as O
+]
+
+INVALID = [
+    "13A-123.45",     # 13 is no province code
+    "42A-123.45",     # nor is 42
+    "51W-123.45",     # W is never a series letter
+    "51FF-123.45",    # FF is no special series
+    "51F-123",        # too few digits
+    "51F-1234567",    # too many
+    "ABCDEFG",
+    "12",
+    "",
+    "59-AA 1234567",
+]
+
+
+@pytest.mark.parametrize("raw,expected", VALID)
+def test_valid_plates_normalise_to_canonical_form(raw, expected):
+    plate = normalise(raw)
+    assert plate.text == expected
+    assert plate.valid
+
+
+@pytest.mark.parametrize("raw,expected", CORRECTED)
+def test_confusions_are_corrected_by_position(raw, expected):
+    plate = normalise(raw)
+    assert plate.text == expected
+    assert plate.valid
+
+
+@pytest.mark.parametrize("raw", INVALID)
+def test_invalid_plates_are_marked_invalid(raw):
+    assert not normalise(raw).valid
+
+
+def test_two_rows_decide_the_layout():
+    assert normalise_rows(["59X1", "12345"]).text == "59-X1 123.45"
+    assert normalise_rows(["59X1", "12345"]).kind == "motorbike"
+    assert normalise_rows(["51F", "12345"]).text == "51F-123.45"
+    assert normalise_rows(["51F", "12345"]).kind == "car"
+    assert normalise_rows(["51LD", "12345"]).text == "51LD-123.45"
+    assert normalise_rows(["60AA", "49910"]).text == "60-AA 499.10"
+    assert normalise_rows(["60MD1", "01161"]).text == "60-MD1 011.61"
+
+
+def test_letter_slot_never_holds_a_digit_and_digit_slot_never_a_letter():
+    for raw, _ in VALID + CORRECTED:
+        text = normalise(raw).text
+        province = text[:2]
+        assert province.isdigit() or normalise(raw).kind == "military"
+        assert all(c.isdigit() for c in text.split("-")[-1].split(" ")[-1].replace(".", ""))
+
+
+def test_alnum_compares_on_letters_and_digits_with_d_for_dj():
+    assert alnum("60-MĐ1 011.61") == "60MD101161"
+    assert alnum(" 51f-123.45 ") == "51F12345"

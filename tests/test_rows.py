@@ -1,0 +1,27 @@
+"""Row splitting of plate crops, on freshly rendered plates of every layout."""
+import random
+
+import cv2
+import pytest
+
+from detector.rows import split_rows
+from training.synth import plate_sample, random_plate
+
+
+@pytest.mark.parametrize("layout,rows", [("one_row", 1), ("two_row_car", 2), ("motorbike", 2)])
+def test_split_rows_finds_the_printed_rows(layout, rows):
+    rng = random.Random(f"test-rows-{layout}")
+    right = 0
+    for _ in range(60):
+        crop, spec = plate_sample(rng, random_plate(rng, layout))
+        right += len(split_rows(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))) == rows
+    assert right >= 57  # 95%
+
+
+def test_two_rows_cover_the_crop_top_then_bottom():
+    rng = random.Random("test-rows-order")
+    crop, _ = plate_sample(rng, random_plate(rng, "motorbike"))
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    (a0, a1), (b0, b1) = split_rows(grey)
+    assert a0 == 0 and b1 == grey.shape[0]
+    assert a0 < b0 < a1 < b1
