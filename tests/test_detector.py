@@ -1,0 +1,121 @@
+"""The vision side with the real shipped models, loaded through Ultralytics and EasyOCR."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detector import ModelLoadError, PersistentDetector, VisionConfig
+from detector.config import DetectorConfig, ReaderConfig
+from detector.plate_detector import PlateDetector
+from detector.plate_reader import PlateReader
+from tests.conftest import ROOT, clear_shot, iou
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return PersistentDetector(VisionConfig())
+
+
+def test_second_construction_returns_the_loaded_models(detector):
+    again = PersistentDetector(VisionConfig())
+    assert again is detector and again.detector is detector.detector and again.reader is detector.reader
+    with pytest.raises(ValueError):
+        PersistentDetector(VisionConfig(detector=DetectorConfig(imgsz=640)))
+
+
+@pytest.mark.parametrize("layout", ["one_row", "two_row_car", "motorbike"])
+def test_reads_rendered_plates_of_every_layout(detector, layout):
+    right = 0
+    for i in range(12):
+        shot = clear_shot(f"test-detector-{layout}-{i}", layout)
+        reads = detector.detect(shot.scene.image)
+        hit = [r for r in reads if iou(r.bbox, shot.box) >= 0.5]
+        assert hit, f"plate {shot.text} not found"
+        right += hit[0].text == shot.text and hit[0].valid
+        assert hit[0].rows == (1 if layout == "one_row" else 2)
+    assert right >= 11, f"{right}/12 {layout} plates read exactly"
+
+
+def test_batch_equals_single_and_blank_image_has_no_plates(detector):
+    shots = [clear_shot(f"test-batch-{i}") for i in range(3)]
+    batch = detector.detect_batch([s.scene.image for s in shots])
+    assert [[r.text for r in reads] for reads in batch] == [[r.text for r in detector.detect(s.scene.image)] for s in shots]
+    assert detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+
+
+def test_missing_detector_weights_fail_at_load_naming_the_file(tmp_path):
+    with pytest.raises(ModelLoadError, match="nothing.pt"):
+        PlateDetector(DetectorConfig(weights=tmp_path / "nothing.pt"))
+
+
+def test_corrupt_detector_weights_fail_at_load_naming_the_file(tmp_path):
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"\x80\x02not a checkpoint" * 100)
+    with pytest.raises(ModelLoadError, match="corrupt.pt"):
+        PlateDetector(DetectorConfig(weights=bad))
+
+
+def test_missing_and_corrupt_reader_weights_fail_at_load(tmp_path):
+    with pytest.raises(ModelLoadError, match="vn_plate.pth"):
+        PlateReader(ReaderConfig(model_dir=tmp_path))
+    (tmp_path / "vn_plate.pth").write_bytes(b"garbage" * 50)
+    with pytest.raises(ModelLoadError, match="vn_plate.pth"):
+        PlateReader(ReaderConfig(model_dir=tmp_path))
+
+
+def test_easyocr_english_g2_stays_selectable():
+    reader = PlateReader(ReaderConfig(network="english_g2"))
+    shot = clear_shot("test-g2", "one_row")
+    x1, y1, x2, y2 = shot.box
+    read = reader.read(shot.scene.image[y1:y2, x1:x2])
+    assert read.rows == 1 and read.raw_text  # it reads something; how well is the evaluation's business
+
+
+def _cli(args: list[str], prefix: list[str] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run(list(prefix) + [sys.executable, "-m", "detector", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_prints_one_json_line_per_image_and_annotates(tmp_path):
+    shots = [clear_shot(f"test-cli-{i}") for i in range(2)]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), shots[0].scene.image)
+    single = tmp_path / "b.png"
+    cv2.imwrite(str(single), shots[1].scene.image)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    out = tmp_path / "annotated"
+    proc = _cli([str(folder), str(single), str(broken), str(tmp_path / "missing.jpg"), "--annotate", str(out)])
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(lines) == 4, proc.stderr
+    by_image = {Path(line["image"]).name: line for line in lines}
+    for name, shot in (("a.jpg", shots[0]), ("b.png", shots[1])):
+        detections = by_image[name]["detections"]
+        assert shot.text in [d["text"] for d in detections]
+        assert set(detections[0]) == {"bbox", "det_confidence", "text", "raw_text", "ocr_confidence", "confidence", "valid", "rows"}
+    assert "error" in by_image["broken.jpg"] and "error" in by_image["missing.jpg"]
+    assert proc.returncode == 1  # some files failed, none crashed the run
+    drawn = cv2.imread(str(out / "a.jpg"))
+    x1, y1, x2, y2 = shots[0].box
+    edge = drawn[max(0, y1 - 3):y2 + 3, max(0, x1 - 3):x2 + 3].reshape(-1, 3).astype(int)
+    assert ((edge[:, 1] > 150) & (edge[:, 0] < 80) & (edge[:, 2] < 80)).sum() > 20  # green box around the plate
+
+
+def test_cli_runs_with_networking_switched_off(tmp_path):
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not permitted here")
+    shot = clear_shot("test-offline")
+    image = tmp_path / "offline.jpg"
+    cv2.imwrite(str(image), shot.scene.image)
+    proc = _cli([str(image)], prefix=["unshare", "-n"])
+    assert proc.returncode == 0, proc.stderr
+    assert shot.text in [d["text"] for d in json.loads(proc.stdout)["detections"]]
