@@ -42,11 +42,16 @@ class PlateRead:
     confidence: float  # det_confidence x ocr_confidence
     valid: bool
     rows: int
+    track_id: int | None = None  # set when the read went through a camera's tracker
+    confirmed: bool = False  # the track's voted text is settled
 
     @classmethod
-    def of(cls, box: PlateBox, read: PlateText) -> "PlateRead":
+    def of(cls, box: PlateBox, read: PlateText, track_id: int | None = None, confirmed: bool = False) -> "PlateRead":
         return cls(box.bbox, round(box.confidence, 4), read.text, read.raw_text, round(read.confidence, 4),
-                   round(box.confidence * read.confidence, 4), read.valid, read.rows)
+                   round(box.confidence * read.confidence, 4), read.valid, read.rows, track_id, confirmed)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "bbox": list(self.bbox)}
+        data = {**asdict(self), "bbox": list(self.bbox)}
+        if self.track_id is None:  # a single image: no track to speak of
+            del data["track_id"], data["confirmed"]
+        return data

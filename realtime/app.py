@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from time import monotonic
 from typing import Callable
@@ -19,10 +19,13 @@ from flask_socketio import SocketIO, join_room, leave_room
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from detector import PersistentDetector
+from detector.config import resolve
 from realtime.config import AppConfig
+from realtime.events import EventBook
 from realtime.frames import FrameError, FramePayload, camera_id_of, parse_frame
 from realtime.health import health_report
 from realtime.http_detect import read_detect_body
+from realtime.plate_log import PlateLog
 from realtime.slots import Frame, FrameSlots
 from realtime.stats import Stats
 from realtime.threads import LoopWaker
@@ -41,6 +44,8 @@ class Runtime:
     slots: FrameSlots
     worker: InferenceWorker
     stats: Stats
+    events: EventBook
+    plate_log: PlateLog
     started: float = field(default_factory=monotonic)
     clients: set[str] = field(default_factory=set)
     streams: dict[str, set[str]] = field(default_factory=dict)  # camera -> sids sending it
@@ -73,7 +78,7 @@ class Runtime:
             if not self.streams[camera_id]:
                 del self.streams[camera_id]
                 self.buckets.pop(camera_id, None)
-                if self.slots.discard(camera_id) is not None:
+                for _ in range(self.slots.discard(camera_id)):
                     self.stats.dropped(camera_id)
                 self.stats.forget(camera_id)
 
@@ -130,9 +135,13 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         cors_allowed_origins=origin_check(server.cors_allowed_origins),
         max_http_buffer_size=server.max_frame_bytes * 4 // 3 + 65536,
     )
-    slots, waker = FrameSlots(), LoopWaker()
+    # naive: the benchmark's reference, every frame queued and fully read, one at a time
+    slots, waker = FrameSlots(keep_all=server.naive), LoopWaker()
     load = load_detector or (lambda: PersistentDetector(config.vision))
-    runtime = Runtime(config, slots, InferenceWorker(load, slots, waker, server.max_batch), Stats())
+    tracking = replace(config.tracking, reread_every=1) if server.naive else config.tracking
+    worker = InferenceWorker(load, slots, waker, 1 if server.naive else server.max_batch, tracking)
+    runtime = Runtime(config, slots, worker, Stats(),
+                      EventBook(config.events.window_s), PlateLog(resolve(config.events.database)))
     stats = runtime.stats
 
     def log_error(sid: str | None, exc: FrameError, camera_id: str | None) -> None:
@@ -226,10 +235,16 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         if result.error is not None:
             refuse(frame.sid, result.error, camera_id, frame.payload.frame_id)
             return
-        cam = stats.processed(camera_id, len(result.reads), result.timing_ms or {})
+        cam = stats.processed(camera_id, len(result.reads), result.timing_ms or {}, result.ocr_calls)
         payload = result_payload(result, cam.summary())
         socketio.emit("detection_result", payload, to=frame.sid)
         socketio.emit("detection_result", payload, to=f"camera:{camera_id}", skip_sid=frame.sid)
+        for report in result.reports:
+            event, announce = runtime.events.observe(report)
+            runtime.plate_log.record(event)
+            if announce:
+                socketio.emit("plate_event", event.to_dict(), to=frame.sid)
+                socketio.emit("plate_event", event.to_dict(), to=f"camera:{camera_id}", skip_sid=frame.sid)
 
     def pump() -> None:
         worker = runtime.worker
@@ -281,6 +296,32 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         return jsonify({"frame_size": list(result.frame_size), "detections": reads,
                         "detection": max(reads, key=lambda d: d["confidence"]) if reads else None,
                         "timing_ms": result.timing_ms})
+
+    @app.get("/events")
+    def events():
+        args = request.args
+        try:
+            camera_id = args.get("camera") or None
+            if camera_id is not None:
+                camera_id_of({"camera_id": camera_id})
+            since = float(args["since"]) if "since" in args else None
+            until = float(args["until"]) if "until" in args else None
+            limit = int(args.get("limit", 100))
+            if not 1 <= limit <= 1000:
+                raise ValueError("limit must be 1..1000")
+        except (ValueError, FrameError) as exc:
+            return jsonify({"error": {"code": "invalid_request", "message": str(exc)}}), 400
+        rows = runtime.plate_log.query(args.get("prefix", "").upper(), camera_id, since, until, limit)
+        for row in rows:
+            row["crop_url"] = f"/events/{row['id']}/crop"
+        return jsonify({"events": rows})
+
+    @app.get("/events/<event_id>/crop")
+    def event_crop(event_id: str):
+        crop = runtime.plate_log.crop(event_id) if event_id.isalnum() else None
+        if not crop:
+            return jsonify({"error": {"code": "not_found", "message": "no crop for this event"}}), 404
+        return Response(crop, mimetype="image/jpeg")
 
     @app.errorhandler(413)
     def too_large(_):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from detector.config import DEFAULT_CONFIG, ConfigError, VisionConfig, from_mapping, load_yaml, vision_config
+from detector.tracking import TrackingConfig
 
 ASYNC_MODES = ("eventlet", "threading")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -31,6 +32,7 @@ class ServerConfig:
     max_clients: int = 200  # Socket.IO connections at once
     max_batch: int = 8  # frames taken by the inference worker in one go
     http_detect_timeout_s: float = 10.0  # POST /detect waits at most this for the worker
+    naive: bool = False  # benchmark reference only: queue every frame, read every plate, batch of one
     log_level: str = "INFO"
 
     def validate(self) -> None:
@@ -50,9 +52,21 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    database: Path = Path("data/plates.sqlite3")  # SQLite file of the plate log (relative to the repo root)
+    window_s: float = 60.0  # the same plate on the same camera within this long is the same event
+
+    def validate(self) -> None:
+        if self.window_s < 0:
+            raise ConfigError(f"events.window_s: expected a number >= 0, got {self.window_s}")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     server: ServerConfig
     vision: VisionConfig
+    tracking: TrackingConfig
+    events: EventsConfig
     path: Path
 
 
@@ -77,7 +91,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     path = Path(path or env.get("CONFIG") or DEFAULT_CONFIG)
     data = load_yaml(path)
-    unknown = sorted(set(data) - {"server", "detector", "reader"})
+    unknown = sorted(set(data) - {"server", "detector", "reader", "tracking", "events"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
     server_data = dict(data.get("server") or {})
@@ -86,4 +100,6 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
             server_data[key] = _from_text(key, env[env_key])
     server_data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     server = from_mapping(ServerConfig, "server", server_data)
-    return AppConfig(replace(server, log_level=server.log_level.upper()), vision_config(data), path)
+    return AppConfig(replace(server, log_level=server.log_level.upper()), vision_config(data),
+                     from_mapping(TrackingConfig, "tracking", data.get("tracking")),
+                     from_mapping(EventsConfig, "events", data.get("events")), path)

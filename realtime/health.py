@@ -29,6 +29,7 @@ def health_report(runtime: "Runtime") -> dict:
         "frames": totals["frames"],
         "dropped": totals["dropped"],
         "refused": totals["refused"],
+        "ocr_calls": totals["ocr_calls"],
         "waiting": runtime.slots.waiting(),
         "memory": {"rss_mb": round(_PROCESS.memory_info().rss / 2**20, 1)},
     }

@@ -3,11 +3,13 @@
 A camera that sends faster than the worker can read never builds a queue: putting a frame
 replaces (and returns, to be counted as dropped) the one still waiting. The worker takes
 every waiting frame as one batch. Requests from POST /detect wait in a short bounded list.
+`keep_all` turns the slots into plain FIFO queues: the naive reference of the benchmark.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any
 
 from realtime.frames import FramePayload
@@ -19,22 +21,25 @@ class Frame:
     payload: FramePayload
     sid: str | None  # the Socket.IO client that sent it; None for POST /detect
     received: float = field(default_factory=perf_counter)
+    at: float = field(default_factory=time)  # wall clock, for tracks and events
     reply: Any = None  # POST /detect: where the loop side hands the result back
 
 
 class FrameSlots:
-    def __init__(self, max_jobs: int = 4) -> None:
+    def __init__(self, max_jobs: int = 4, keep_all: bool = False) -> None:
         threading = real_threading()
         self._ready = threading.Condition(threading.Lock())
-        self._slots: dict[str, Frame] = {}
+        self._slots: dict[str, deque[Frame]] = {}
         self._jobs: list[Frame] = []
         self._max_jobs = max_jobs
+        self._keep_all = keep_all
 
     def put(self, frame: Frame) -> Frame | None:
         """Make `frame` its camera's waiting frame; return the older one it replaced."""
         with self._ready:
-            older = self._slots.get(frame.payload.camera_id)
-            self._slots[frame.payload.camera_id] = frame
+            waiting = self._slots.setdefault(frame.payload.camera_id, deque())
+            older = waiting.popleft() if waiting and not self._keep_all else None
+            waiting.append(frame)
             self._ready.notify()
         return older
 
@@ -47,9 +52,10 @@ class FrameSlots:
             self._ready.notify()
         return True
 
-    def discard(self, camera_id: str) -> Frame | None:
+    def discard(self, camera_id: str) -> int:
+        """Forget a camera's waiting frames; return how many there were."""
         with self._ready:
-            return self._slots.pop(camera_id, None)
+            return len(self._slots.pop(camera_id, ()))
 
     def take(self, max_frames: int, timeout: float) -> list[Frame]:
         """Up to max_frames waiting frames, oldest first; waits up to `timeout` for one."""
@@ -58,11 +64,13 @@ class FrameSlots:
                 self._ready.wait(timeout)
             batch = self._jobs[:max_frames]
             del self._jobs[:len(batch)]
-            oldest = sorted(self._slots.values(), key=lambda f: f.received)[: max_frames - len(batch)]
-            for frame in oldest:
-                del self._slots[frame.payload.camera_id]
-            return batch + oldest
+            while len(batch) < max_frames and self._slots:
+                camera_id = min(self._slots, key=lambda c: self._slots[c][0].received)
+                batch.append(self._slots[camera_id].popleft())
+                if not self._slots[camera_id]:
+                    del self._slots[camera_id]
+            return batch
 
     def waiting(self) -> int:
         with self._ready:
-            return len(self._slots) + len(self._jobs)
+            return sum(len(q) for q in self._slots.values()) + len(self._jobs)

@@ -18,6 +18,7 @@ class CameraStats:
     dropped: int = 0  # replaced in its slot by a newer frame before the worker took it
     refused: int = 0  # invalid, too large, rate limited
     detections: int = 0
+    ocr_calls: int = 0
     _done: deque = field(default_factory=lambda: deque(maxlen=256))
 
     def fps(self, now: float | None = None) -> float:
@@ -28,7 +29,8 @@ class CameraStats:
 
     def summary(self) -> dict:
         return {"fps": self.fps(), "frames": self.processed, "received": self.received,
-                "detections": self.detections, "dropped": self.dropped, "refused": self.refused}
+                "detections": self.detections, "dropped": self.dropped, "refused": self.refused,
+                "ocr_calls": self.ocr_calls}
 
 
 class Stats:
@@ -42,6 +44,7 @@ class Stats:
         self.m_refused = Counter("plates_frames_refused", "Frames refused, by error code", ["code"], registry=r)
         self.m_latency = Histogram("plates_stage_seconds", "Time per frame in each stage", ["stage"], registry=r,
                                    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0))
+        self.m_ocr = Counter("plates_ocr_calls", "Plate crops read by the OCR model", registry=r)
         self.m_clients = Gauge("plates_connected_clients", "Connected Socket.IO clients", registry=r)
         self.m_waiting = Gauge("plates_frames_waiting", "Frames waiting in camera slots", registry=r)
 
@@ -72,10 +75,12 @@ class Stats:
             self.cameras[camera_id].refused += 1
         self.m_refused.labels(code).inc()
 
-    def processed(self, camera_id: str, detections: int, timing_ms: dict) -> CameraStats:
+    def processed(self, camera_id: str, detections: int, timing_ms: dict, ocr_calls: int) -> CameraStats:
         cam = self.camera(camera_id)
         cam.processed += 1
         cam.detections += detections
+        cam.ocr_calls += ocr_calls
+        self.m_ocr.inc(ocr_calls)
         cam._done.append(monotonic())
         self.m_processed.labels(camera_id).inc()
         for stage in STAGES:
@@ -85,4 +90,5 @@ class Stats:
     def totals(self) -> dict:
         cams = self.cameras.values()
         return {"fps": round(sum(c.fps() for c in cams), 2), "frames": sum(c.processed for c in cams),
-                "dropped": sum(c.dropped for c in cams), "refused": sum(c.refused for c in cams)}
+                "dropped": sum(c.dropped for c in cams), "refused": sum(c.refused for c in cams),
+                "ocr_calls": sum(c.ocr_calls for c in cams)}

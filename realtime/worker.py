@@ -9,6 +9,7 @@ primitives out of this thread.
 from __future__ import annotations
 
 import base64
+import itertools
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from detector import PersistentDetector, PlateRead
+from detector import PersistentDetector, PlateBox, PlateRead
 from detector.annotate import draw_reads
+from detector.tracking import CameraTracker, TrackingConfig
+from realtime.events import TrackReport
 from realtime.frames import FrameError, decode
 from realtime.slots import Frame, FrameSlots
 from realtime.threads import LoopWaker, real_threading
@@ -33,11 +36,22 @@ class FrameResult:
     timing_ms: dict | None = None
     annotated: str | None = None  # data URL, only when the frame asked for it
     error: FrameError | None = None
+    reports: tuple[TrackReport, ...] = ()  # confirmed tracks seen in this frame
+    ocr_calls: int = 0
+
+
+TRACKER_IDLE_S = 60.0  # a camera silent for this long loses its tracker
 
 
 class InferenceWorker:
-    def __init__(self, load: Callable[[], PersistentDetector], slots: FrameSlots, waker: LoopWaker, max_batch: int):
+    def __init__(self, load: Callable[[], PersistentDetector], slots: FrameSlots, waker: LoopWaker, max_batch: int,
+                 tracking: TrackingConfig):
         self._load = load
+        self._tracking = tracking
+        self._trackers: dict[str, tuple[CameraTracker, float]] = {}  # camera -> tracker, last frame time
+        self._track_ids = itertools.count(1)  # track ids unique across cameras; nothing else is shared
+        self._reported: dict[tuple[str, int], str] = {}  # (camera, track) -> text last reported
+        self._crops: dict[tuple[str, int], bytes] = {}  # (camera, track) -> JPEG of its best read
         self._slots = slots
         self._waker = waker
         self._max_batch = max_batch
@@ -119,7 +133,10 @@ class InferenceWorker:
         results = []
         for (frame, image, decode_ms), frame_boxes in zip(decoded, boxes):
             t1 = perf_counter()
-            reads = tuple(PlateRead.of(box, self.detector.read(image, box)) for box in frame_boxes)
+            if frame.sid is None:  # a one-off image: read every plate, no tracks
+                reads, reports, ocr_calls = tuple(PlateRead.of(b, self.detector.read(image, b)) for b in frame_boxes), (), len(frame_boxes)
+            else:
+                reads, reports, ocr_calls = self._track(frame, image, frame_boxes)
             ocr_ms = (perf_counter() - t1) * 1000
             annotated = None
             if frame.payload.annotate:
@@ -128,5 +145,41 @@ class InferenceWorker:
             timing = {"queue": round((started - frame.received) * 1000, 2), "decode": round(decode_ms, 2),
                       "detect": round(detect_ms, 2), "ocr": round(ocr_ms, 2)}
             timing["total"] = round((perf_counter() - frame.received) * 1000, 2)
-            results.append(FrameResult(frame, reads, (image.shape[1], image.shape[0]), timing, annotated))
+            results.append(FrameResult(frame, reads, (image.shape[1], image.shape[0]), timing, annotated,
+                                       reports=reports, ocr_calls=ocr_calls))
+        self._forget_idle_cameras(decoded[-1][0].at)
         return results
+
+    def _track(self, frame: Frame, image: np.ndarray, boxes: list[PlateBox]):
+        """Reads of a camera frame through its tracker: only tracks that need it are read."""
+        camera_id = frame.payload.camera_id
+        tracker = self._trackers.get(camera_id, (None, 0.0))[0] or CameraTracker(self._tracking, self._track_ids)
+        self._trackers[camera_id] = (tracker, frame.at)
+        tracks = tracker.update(boxes, frame.at)
+        reads, reports, ocr_calls = [], [], 0
+        for box, track in zip(boxes, tracks):
+            key = (camera_id, track.id)
+            if tracker.needs_read(track):
+                ocr_calls += 1
+                if tracker.add_read(track, self.detector.read(image, box)):
+                    ok, jpeg = cv2.imencode(".jpg", image[box.y1:box.y2, box.x1:box.x2], [cv2.IMWRITE_JPEG_QUALITY, 85])
+                    if ok:
+                        self._crops[key] = jpeg.tobytes()
+            reads.append(PlateRead.of(box, tracker.voted(track), track.id, track.confirmed))
+            if track.confirmed and (track.frames_since_read == 0 or self._reported.get(key) != track.text):
+                self._reported[key] = track.text
+                reports.append(TrackReport(camera_id, track.id, track.text, track.confidence, track.first_seen,
+                                           track.last_seen, len(track.reads), self._crops.get(key)))
+        self._drop_track_state(camera_id, alive=tracker.tracks.keys())
+        return tuple(reads), tuple(reports), ocr_calls
+
+    def _forget_idle_cameras(self, now: float) -> None:
+        for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > TRACKER_IDLE_S]:
+            del self._trackers[camera_id]
+            self._drop_track_state(camera_id, alive=())
+
+    def _drop_track_state(self, camera_id: str, alive) -> None:
+        """Forget what was kept for tracks of a camera that are closed."""
+        for key in [k for k in self._reported.keys() | self._crops.keys() if k[0] == camera_id and k[1] not in alive]:
+            self._reported.pop(key, None)
+            self._crops.pop(key, None)

@@ -83,9 +83,9 @@ class RunningServer:
 
 
 def start_server(log_dir: Path, config: Path | None = None, args: list[str] = (), env: dict | None = None,
-                 wait: bool = True) -> RunningServer:
-    port = free_port()
-    log_path = log_dir / f"server-{port}.log"
+                 wait: bool = True, port: int | None = None) -> RunningServer:
+    port = port or free_port()
+    log_path = log_dir / f"server-{port}-{time.monotonic_ns()}.log"
     cmd = [sys.executable, str(ROOT / "server.py"), "--port", str(port)] + list(args)
     if config:
         cmd += ["--config", str(config)]

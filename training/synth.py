@@ -321,3 +321,36 @@ def plate_sample(rng: random.Random, spec: PlateSpec | None = None) -> tuple[np.
     x2, y2 = np.ceil(quad.max(0)).astype(int)
     scene = Scene(degrade(img, rng), (PlateBox((max(0, x1), max(0, y1), min(width, x2), min(height, y2)), spec),))
     return plate_crop(scene, scene.plates[0], rng), spec
+
+
+def plate_video(rng: random.Random, frames: int, layout: str | None = None, step: float = 2.0,
+                width: int = 640, height: int = 480) -> list[Scene]:
+    """A vehicle whose plate drifts `step` pixels a frame across a fixed scene, like a car at a gate."""
+    spec = random_plate(rng, layout)
+    background = _background(rng, width, height)
+    plate = _dirt_and_glare(render_plate(spec, rng), rng)
+    plate_h = 60.0 if spec.layout == "one_row" else 90.0
+    plate_w = plate_h * ASPECT[spec.layout]
+    quad = _quad(rng, width / 2 - step * frames / 2, height * 0.6, plate_w, plate_h)
+    body_colour = tuple(rng.randint(0, 255) for _ in range(3))
+    scenes = []
+    for i in range(frames):
+        img = background.copy()
+        moved = quad + np.float32([step * i, 0])
+        x1, y1 = np.floor(moved.min(0)).astype(int)
+        x2, y2 = np.ceil(moved.max(0)).astype(int)
+        cv2.rectangle(img, (int(x1 - plate_w), int(y1 - plate_h * 2)), (int(x2 + plate_w), int(y2 + plate_h)), body_colour, -1)
+        _paste(img, plate, moved)
+        box = (max(0, x1), max(0, y1), min(width, x2), min(height, y2))
+        scenes.append(Scene(degrade(img, random.Random(rng.random()), strength=0.3), (PlateBox(box, spec),)))
+    return scenes
+
+
+def write_y4m(path: Path, scenes: list[Scene], fps: int = 10) -> None:
+    """A raw YUV4MPEG2 video, what Chromium's fake webcam plays (--use-file-for-fake-video-capture)."""
+    h, w = scenes[0].image.shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for sc in scenes:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(sc.image, cv2.COLOR_BGR2YUV_I420).tobytes())

@@ -1,0 +1,76 @@
+"""Plate events: one per vehicle, sent when its track is confirmed (again if its text changes).
+
+The worker reports confirmed tracks (TrackReport); the EventBook, on the loop side, turns
+them into PlateEvents: a track keeps its event; a new track with the same text on the same
+camera within `window_s` of the last sighting continues that event (a car lingering at the
+gate, lost for a moment, is still one event); later, the same plate makes a new one.
+"""
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class TrackReport:
+    camera_id: str
+    track_id: int
+    text: str
+    confidence: float
+    first_seen: float
+    last_seen: float
+    reads: int
+    crop: bytes | None  # JPEG of the track's most confident read
+
+
+@dataclass(frozen=True)
+class PlateEvent:
+    id: str
+    camera_id: str
+    track_id: int
+    text: str
+    confidence: float
+    first_seen: float
+    last_seen: float
+    reads: int
+    crop: bytes | None
+
+    def to_dict(self, with_crop: bool = True) -> dict:
+        data = {"id": self.id, "camera_id": self.camera_id, "track_id": self.track_id, "text": self.text,
+                "confidence": round(self.confidence, 4), "first_seen": self.first_seen, "last_seen": self.last_seen,
+                "reads": self.reads}
+        if with_crop and self.crop:
+            data["crop"] = "data:image/jpeg;base64," + base64.b64encode(self.crop).decode()
+        return data
+
+
+class EventBook:
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self._by_track: dict[tuple[str, int], PlateEvent] = {}
+        self._by_text: dict[tuple[str, str], PlateEvent] = {}
+
+    def observe(self, report: TrackReport) -> tuple[PlateEvent, bool]:
+        """The event this report belongs to, updated, and whether to announce it."""
+        self._forget_before(report.last_seen - self.window_s)
+        track_key, text_key = (report.camera_id, report.track_id), (report.camera_id, report.text)
+        event = self._by_track.get(track_key)
+        announce = event is None or event.text != report.text
+        if event is None:
+            event = self._by_text.get(text_key)
+            announce = event is None
+            if event is None:
+                event = PlateEvent(uuid.uuid4().hex, report.camera_id, report.track_id, report.text,
+                                   report.confidence, report.first_seen, report.last_seen, 0, None)
+        event = replace(event, track_id=report.track_id, text=report.text, last_seen=report.last_seen,
+                        confidence=max(event.confidence, report.confidence) if not announce else report.confidence,
+                        reads=event.reads + report.reads if event.track_id != report.track_id else max(event.reads, report.reads),
+                        crop=report.crop or event.crop)
+        self._by_track[track_key] = event
+        self._by_text[text_key] = event
+        return event, announce
+
+    def _forget_before(self, oldest: float) -> None:
+        self._by_track = {k: e for k, e in self._by_track.items() if e.last_seen >= oldest}
+        self._by_text = {k: e for k, e in self._by_text.items() if e.last_seen >= oldest}

@@ -1,0 +1,99 @@
+"""The plate log: events in SQLite (WAL), written by a thread of its own, never on the event loop.
+
+WAL mode means a server killed mid-write leaves a readable database (the last committed
+events survive), and readers (GET /events) never wait for the writer.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from contextlib import closing
+from pathlib import Path
+
+from realtime.events import PlateEvent
+from realtime.threads import real_threading
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, track_id INTEGER NOT NULL, text TEXT NOT NULL,
+    confidence REAL NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, reads INTEGER NOT NULL,
+    crop BLOB);
+CREATE INDEX IF NOT EXISTS events_last_seen ON events (last_seen);
+CREATE INDEX IF NOT EXISTS events_text ON events (text);
+"""
+UPSERT = """
+INSERT INTO events (id, camera_id, track_id, text, confidence, first_seen, last_seen, reads, crop)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET track_id=excluded.track_id, text=excluded.text, confidence=excluded.confidence,
+    last_seen=excluded.last_seen, reads=excluded.reads, crop=COALESCE(excluded.crop, events.crop)
+"""
+COLUMNS = "id, camera_id, track_id, text, confidence, first_seen, last_seen, reads"
+
+
+class PlateLog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        threading = real_threading()
+        self._pending: deque[PlateEvent] = deque()
+        self._wake = threading.Condition(threading.Lock())
+        self._thread = threading.Thread(target=self._write_forever, name="plate-log", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def record(self, event: PlateEvent) -> None:
+        """Queue an insert-or-update; returns at once."""
+        with self._wake:
+            self._pending.append(event)
+            self._wake.notify()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until what was recorded so far is written (tests, shutdown)."""
+        with self._wake:
+            self._wake.wait_for(lambda: not self._pending, timeout)
+
+    def _write_forever(self) -> None:
+        db = self._connect()
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: self._pending)
+                batch = list(self._pending)
+            rows = [(e.id, e.camera_id, e.track_id, e.text, e.confidence, e.first_seen, e.last_seen, e.reads, e.crop)
+                    for e in batch]
+            with db:
+                db.executemany(UPSERT, rows)
+            with self._wake:
+                for _ in batch:
+                    self._pending.popleft()
+                self._wake.notify_all()
+
+    def query(self, prefix: str = "", camera_id: str | None = None, since: float | None = None,
+              until: float | None = None, limit: int = 100) -> list[dict]:
+        sql, args = f"SELECT {COLUMNS} FROM events WHERE text LIKE ? ESCAPE '\\'", [_like_prefix(prefix)]
+        if camera_id:
+            sql, args = sql + " AND camera_id = ?", args + [camera_id]
+        if since is not None:
+            sql, args = sql + " AND last_seen >= ?", args + [since]
+        if until is not None:
+            sql, args = sql + " AND first_seen <= ?", args + [until]
+        sql += " ORDER BY last_seen DESC LIMIT ?"
+        with closing(self._connect()) as db:
+            rows = db.execute(sql, args + [limit]).fetchall()
+        names = [c.strip() for c in COLUMNS.split(",")]
+        return [dict(zip(names, row)) for row in rows]
+
+    def crop(self, event_id: str) -> bytes | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT crop FROM events WHERE id = ?", (event_id,)).fetchone()
+        return row[0] if row else None
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
