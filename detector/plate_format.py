@@ -29,6 +29,8 @@ PROVINCE_CODES = frozenset(
 SERIES_LETTERS = frozenset("ABCDEFGHKLMNPRSTUVXYZ")
 # Two-letter special series on cars: joint ventures, economic zones, diplomats, foreigners...
 SPECIAL_SERIES = frozenset({"LD", "KT", "NG", "NN", "QT", "CV", "HC", "TD", "MD", "DA", "NM", "CD", "KD"})
+# Letters a series slot can hold: Q only appears in special series such as QT.
+SLOT_LETTERS = SERIES_LETTERS | frozenset("".join(SPECIAL_SERIES))
 # First letters of military unit codes (red plates, e.g. KP-47-90, TM-12-34).
 MILITARY_FIRST = frozenset("ABHKPQTV")
 
@@ -63,7 +65,7 @@ def _fit(chars: str, pattern: str) -> tuple[str, int] | None:
             ch, fixes = TO_DIGIT.get(ch, ""), fixes + 1
         elif slot == "L" and not ch.isalpha():
             ch, fixes = TO_LETTER.get(ch, ""), fixes + 1
-        elif slot == "L" and ch not in SERIES_LETTERS and ch in TO_LETTER:
+        elif slot == "L" and ch not in SLOT_LETTERS and ch in TO_LETTER:
             ch, fixes = TO_LETTER[ch], fixes + 1
         if not ch:
             return None
@@ -78,7 +80,7 @@ def _digits(tail: str) -> str:
 
 def _series_ok(series: str, kind: str) -> bool:
     letters = "".join(c for c in series if c.isalpha())
-    if not all(c in SERIES_LETTERS for c in letters):
+    if not all(c in SLOT_LETTERS for c in letters) or (len(letters) == 1 and letters not in SERIES_LETTERS):
         return False
     if len(letters) == 2 and kind == "car":
         return letters in SPECIAL_SERIES

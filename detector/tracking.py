@@ -18,6 +18,9 @@ from detector.plate_format import alnum
 from detector.results import PlateBox, PlateText
 
 
+MIN_DT_S = 0.05  # frames closer than this in time count as this far apart when estimating motion
+
+
 @dataclass(frozen=True)
 class TrackingConfig:
     iou: float = 0.3  # least overlap between a predicted track box and a new box to match
@@ -55,13 +58,14 @@ def _similar(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
-def vote(reads: list[Read]) -> tuple[Read | None, int]:
+def vote(reads: list[Read], prefer: str = "") -> tuple[Read | None, int]:
     """The winning read and how many reads agree with it exactly.
 
     Reads are grouped around each distinct text (a read joins every group whose text it is
     near); the largest group wins, ties going to the higher summed confidence; within it the
-    text read most often exactly wins, then the most confident read of that text. Invalid
-    texts only vote when no read is valid.
+    text read most often exactly wins, then the most confident read of that text. Ties go to
+    `prefer` (the text already shown), so an even split never flips it. Invalid texts only
+    vote when no read is valid.
     """
     voters = [r for r in reads if r.valid and r.text] or [r for r in reads if r.text]
     if not voters:
@@ -69,11 +73,11 @@ def vote(reads: list[Read]) -> tuple[Read | None, int]:
     best_key, best_group = None, []
     for text in sorted({r.text for r in voters}):
         group = [r for r in voters if _similar(r.text, text)]
-        key = (len(group), sum(r.confidence for r in group))
+        key = (len(group), text == prefer, sum(r.confidence for r in group))
         if best_key is None or key > best_key:
             best_key, best_group = key, group
     exact = {r.text: sum(o.text == r.text for o in best_group) for r in best_group}
-    winner = max(best_group, key=lambda r: (exact[r.text], r.confidence))
+    winner = max(best_group, key=lambda r: (exact[r.text], r.text == prefer, r.confidence))
     return winner, exact[winner.text]
 
 
@@ -122,8 +126,9 @@ class CameraTracker:
     def update(self, boxes: list[PlateBox], now: float) -> list[Track]:
         """Match this frame's boxes to tracks (greedy by IoU); return the track of each box, in order."""
         self.tracks = {i: t for i, t in self.tracks.items() if now - t.last_seen <= self.config.expire_s}
-        pairs = sorted(((_iou(t.predicted(now), b.bbox), tid, k) for tid, t in self.tracks.items() for k, b in enumerate(boxes)),
-                       reverse=True)
+        # the last box counts too: a prediction from a jittery velocity must not lose a parked car
+        pairs = sorted(((max(_iou(t.predicted(now), b.bbox), _iou(t.box.bbox, b.bbox)), tid, k)
+                        for tid, t in self.tracks.items() for k, b in enumerate(boxes)), reverse=True)
         assigned: dict[int, Track] = {}
         used: set[int] = set()
         for overlap, tid, k in pairs:
@@ -132,9 +137,11 @@ class CameraTracker:
             if k in assigned or tid in used:
                 continue
             track = self.tracks[tid]
-            dt = max(1e-3, now - track.last_seen)
+            # frames can arrive in bursts: a floor on dt and a running mean keep the velocity sane
+            dt = max(MIN_DT_S, now - track.last_seen)
             (cx0, cy0), (cx1, cy1) = _centre(track.box.bbox), _centre(boxes[k].bbox)
-            track.velocity = ((cx1 - cx0) / dt, (cy1 - cy0) / dt)
+            vx, vy = track.velocity
+            track.velocity = (0.5 * vx + 0.5 * (cx1 - cx0) / dt, 0.5 * vy + 0.5 * (cy1 - cy0) / dt)
             track.box, track.last_seen = boxes[k], now
             track.frames_since_read += 1
             assigned[k], used = track, used | {tid}
@@ -160,7 +167,7 @@ class CameraTracker:
         track.frames_since_read = 0
         track.last_read = read
         track.reads.append(Read(read.text, read.confidence, read.valid))
-        winner, agreeing = vote(list(track.reads))
+        winner, agreeing = vote(list(track.reads), prefer=track.text)
         if winner is not None:
             changed = winner.text != track.text
             # once confirmed, the text only moves when the new winner is itself confirmed

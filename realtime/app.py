@@ -34,6 +34,7 @@ from realtime.worker import FrameResult, InferenceWorker
 log = logging.getLogger("plates")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 RATE_BURST = 3.0  # frames a camera may send back to back before max_fps_per_camera applies
+MAX_SUBSCRIPTIONS = 64  # cameras one client may watch at once
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Runtime:
     streams: dict[str, set[str]] = field(default_factory=dict)  # camera -> sids sending it
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # camera -> (tokens, last time)
     last_error_log: dict[tuple[str, str], float] = field(default_factory=dict)
+    watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
 
     def admit(self, sid: str, camera_id: str) -> None:
         """Register sid as a sender of camera_id, refusing cameras beyond max_cameras."""
@@ -73,6 +75,8 @@ class Runtime:
     def release(self, sid: str) -> None:
         """A client left: cameras it alone was sending are closed."""
         self.clients.discard(sid)
+        self.watching.pop(sid, None)
+        self.last_error_log = {k: v for k, v in self.last_error_log.items() if k[0] != sid}
         for camera_id in [c for c, sids in self.streams.items() if sid in sids]:
             self.streams[camera_id].discard(sid)
             if not self.streams[camera_id]:
@@ -209,8 +213,12 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     def on_subscribe(payload=None):
         try:
             camera_id = camera_id_of(payload)
+            watched = runtime.watching.setdefault(request.sid, set())
+            if camera_id not in watched and len(watched) >= MAX_SUBSCRIPTIONS:
+                raise FrameError("too_many_subscriptions", f"a client may watch at most {MAX_SUBSCRIPTIONS} cameras")
         except FrameError as exc:
             return refuse(request.sid, exc, None)
+        watched.add(camera_id)
         join_room(f"camera:{camera_id}")
         return {"ok": True}
 
@@ -220,6 +228,7 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
             camera_id = camera_id_of(payload)
         except FrameError as exc:
             return refuse(request.sid, exc, None)
+        runtime.watching.get(request.sid, set()).discard(camera_id)
         leave_room(f"camera:{camera_id}")
         return {"ok": True}
 

@@ -25,11 +25,7 @@ def health_report(runtime: "Runtime") -> dict:
         "uptime_s": uptime,
         "clients": len(runtime.clients),
         "cameras": {cid: cam.summary() for cid, cam in runtime.stats.cameras.items()},
-        "fps": totals["fps"],
-        "frames": totals["frames"],
-        "dropped": totals["dropped"],
-        "refused": totals["refused"],
-        "ocr_calls": totals["ocr_calls"],
+        **totals,
         "waiting": runtime.slots.waiting(),
         "memory": {"rss_mb": round(_PROCESS.memory_info().rss / 2**20, 1)},
     }

@@ -36,6 +36,7 @@ class CameraStats:
 class Stats:
     def __init__(self) -> None:
         self.cameras: dict[str, CameraStats] = {}
+        self.total = CameraStats()  # since start-up, cameras that left included
         self.registry = CollectorRegistry()
         r = self.registry
         self.m_received = Counter("plates_frames_received", "Frames accepted into a camera slot", ["camera"], registry=r)
@@ -64,13 +65,16 @@ class Stats:
 
     def received(self, camera_id: str) -> None:
         self.camera(camera_id).received += 1
+        self.total.received += 1
         self.m_received.labels(camera_id).inc()
 
     def dropped(self, camera_id: str) -> None:
         self.camera(camera_id).dropped += 1
+        self.total.dropped += 1
         self.m_dropped.labels(camera_id).inc()
 
     def refused(self, code: str, camera_id: str | None = None) -> None:
+        self.total.refused += 1
         if camera_id in self.cameras:
             self.cameras[camera_id].refused += 1
         self.m_refused.labels(code).inc()
@@ -80,6 +84,9 @@ class Stats:
         cam.processed += 1
         cam.detections += detections
         cam.ocr_calls += ocr_calls
+        self.total.processed += 1
+        self.total.detections += detections
+        self.total.ocr_calls += ocr_calls
         self.m_ocr.inc(ocr_calls)
         cam._done.append(monotonic())
         self.m_processed.labels(camera_id).inc()
@@ -88,7 +95,7 @@ class Stats:
         return cam
 
     def totals(self) -> dict:
-        cams = self.cameras.values()
-        return {"fps": round(sum(c.fps() for c in cams), 2), "frames": sum(c.processed for c in cams),
-                "dropped": sum(c.dropped for c in cams), "refused": sum(c.refused for c in cams),
-                "ocr_calls": sum(c.ocr_calls for c in cams)}
+        t = self.total
+        return {"fps": round(sum(c.fps() for c in self.cameras.values()), 2), "frames": t.processed,
+                "received": t.received, "dropped": t.dropped, "refused": t.refused,
+                "detections": t.detections, "ocr_calls": t.ocr_calls}

@@ -20,22 +20,25 @@ from tests.conftest import clear_shot, iou, running_server, start_server, stop_s
 class Client:
     """A Socket.IO client that records what the server sends it."""
 
-    def __init__(self, url: str, auth: dict | None = None):
+    def __init__(self, url: str, auth: dict | None = None, refusals: list | None = None):
         self.sio = socketio.Client(reconnection=False)
         self.results: list[dict] = []
         self.errors: list[dict] = []
         self.sio.on("detection_result", self.results.append)
         self.sio.on("error", self.errors.append)
+        if refusals is not None:
+            self.sio.on("connect_error", refusals.append)
         self.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
 
     def send(self, camera_id: str, frame, frame_id=None, **extra) -> dict:
         payload = {"camera_id": camera_id, "frame": frame, "frame_id": frame_id, **extra}
         return self.sio.call("video_frame", payload, timeout=10)
 
-    def stream(self, camera_id: str, jpeg: bytes, fps: float, seconds: float) -> None:
+    def stream(self, camera_id: str, jpeg: bytes, fps: float, seconds: float, until_results: int = 0) -> None:
+        """Send at `fps` for `seconds`, and on (up to a minute) until `until_results` results came back."""
         frame = base64.b64encode(jpeg).decode()
-        end, i = time.monotonic() + seconds, 0
-        while time.monotonic() < end:
+        start, i = time.monotonic(), 0
+        while time.monotonic() - start < seconds or (len(self.results) < until_results and time.monotonic() - start < 60):
             self.sio.emit("video_frame", {"camera_id": camera_id, "frame": frame, "frame_id": i, "ts": time.time()})
             i += 1
             time.sleep(1 / fps)
@@ -76,7 +79,7 @@ def test_six_cameras_stream_and_each_gets_its_own_reads(server, shots):
             health_times.append(time.monotonic() - t0)
             time.sleep(0.4)
 
-    threads = [threading.Thread(target=c.stream, args=(f"cam{i}", shots[i].jpeg, 10, 6)) for i, c in enumerate(clients)]
+    threads = [threading.Thread(target=c.stream, args=(f"cam{i}", shots[i].jpeg, 10, 6, 5)) for i, c in enumerate(clients)]
     threads.append(threading.Thread(target=poll_health))
     for t in threads:
         t.start()
@@ -141,7 +144,7 @@ def test_bad_inputs_get_their_error_and_hurt_no_one(server, shots):
     cases["binary garbage"] = ({"camera_id": "bad", "frame": b"\x00\x01garbage"}, "invalid_frame")
     cases["corrupt pixels"] = ({"camera_id": "bad", "frame": base64.b64encode(jpeg[:200] + bytes(len(jpeg) - 202) + b"\xff\xd9").decode()}, "invalid_frame")
     try:
-        stream = threading.Thread(target=good.stream, args=("good", jpeg, 8, 4 + len(cases) * 0.05))
+        stream = threading.Thread(target=good.stream, args=("good", jpeg, 8, 4 + len(cases) * 0.05, 10))
         stream.start()
         for name, (payload, code) in cases.items():
             ack = bad.sio.call("video_frame", payload, timeout=10)
@@ -262,9 +265,10 @@ def test_limits_token_and_camera_count(tmp_path, shots):
     config = write_config(tmp_path, max_cameras=2, max_fps_per_camera=4, auth_token="s3cret")
     frame = base64.b64encode(shots[0].jpeg).decode()
     with running_server(tmp_path, config=config) as srv:
-        with pytest.raises(socketio.exceptions.ConnectionError) as refused:
-            Client(srv.url)
-        assert "token" in str(refused.value) or "unauthorized" in str(refused.value)
+        refusals: list = []
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            Client(srv.url, refusals=refusals)
+        assert refusals and refusals[0]["code"] == "unauthorized" and "token" in refusals[0]["message"]
         client = Client(srv.url, auth={"token": "s3cret"})
         try:
             assert client.send("a", frame)["ok"] and client.send("b", frame)["ok"]
@@ -272,6 +276,8 @@ def test_limits_token_and_camera_count(tmp_path, shots):
             assert third["ok"] is False and third["error"]["code"] == "too_many_cameras"
             acks = [client.send("a", frame) for _ in range(12)]
             assert any(a.get("error", {}).get("code") == "rate_limited" for a in acks)
+            subs = [client.sio.call("subscribe", {"camera_id": f"w{i}"}, timeout=10) for i in range(70)]
+            assert subs[63] == {"ok": True} and subs[64]["error"]["code"] == "too_many_subscriptions"
             assert srv.health().status_code == 200
         finally:
             client.close()

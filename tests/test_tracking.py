@@ -22,6 +22,12 @@ def test_vote_groups_near_identical_reads_and_takes_the_most_confident():
     assert vote([]) == (None, 0)
 
 
+def test_an_even_split_keeps_the_text_already_shown():
+    reads = [Read("51F-123.45", 0.8, True), Read("51F-123.46", 0.95, True)] * 3
+    assert vote(reads, prefer="51F-123.45")[0].text == "51F-123.45"
+    assert vote(reads, prefer="51F-123.46")[0].text == "51F-123.46"
+
+
 def test_boxes_keep_their_track_while_moving_and_new_plates_get_new_ids():
     tracker = CameraTracker(TrackingConfig())
     ids = []

@@ -129,9 +129,10 @@ def render_plate(spec: PlateSpec, rng: random.Random, height: int = 100) -> np.n
     n = len(spec.rows)
     pad_x, pad_y = int(width * 0.06), int(height * (0.12 if n == 1 else 0.08))
     row_h = (height - 2 * pad_y - (n - 1) * pad_y // 2) // n
+    char_w = (width - 2 * pad_x) / max(len(r) for r in spec.rows)  # glyphs as wide on every row
     for i, row in enumerate(spec.rows):
         y = pad_y + i * (row_h + pad_y // 2)
-        text_w = int((width - 2 * pad_x) * rng.uniform(0.88, 1.0))
+        text_w = int(min(width - 2 * pad_x, char_w * len(row)) * rng.uniform(0.88, 1.0))
         box = _draw_text_box(row, font_path, (text_w, row_h), fg, bg)
         x = (width - text_w) // 2
         plate[y:y + row_h, x:x + text_w] = box

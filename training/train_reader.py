@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (leave a core for other work)")
     ap.add_argument("--out", type=Path, default=MODELS / "vn_plate.pth")
+    ap.add_argument("--resume", type=Path, help="start from these weights (an earlier vn_plate.pth) instead of scratch")
+    ap.add_argument("--seed", default="reader-train", help="seed of the training plates (a new one adds fresh data)")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -96,8 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     from vn_plate import Model  # the network file EasyOCR loads
 
     model = Model(num_class=len(converter.character), **config["network_params"])
+    if args.resume:
+        state = torch.load(args.resume, map_location="cpu")
+        model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
     collate = AlignCollate(imgH=img_h, imgW=width, keep_ratio_with_pad=True)
-    train = row_samples("reader-train", args.samples, img_h)
+    train = row_samples(args.seed, args.samples, img_h)
     val = row_samples("reader-val", max(200, args.samples // 20), img_h)
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
