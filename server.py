@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         import eventlet
 
         eventlet.monkey_patch()
+        from realtime.eventlet_patch import speed_up_websocket_unmasking
+
+        speed_up_websocket_unmasking()
     logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("plates")
 

@@ -108,6 +108,7 @@ def free_port() -> int:
 def start_server(config_overrides: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
+    data["events"]["database"] = str(log_path.with_suffix(".sqlite3"))  # not the repo's own plate log
     for section, values in config_overrides.items():
         data.setdefault(section, {}).update(values)
     config = log_path.with_suffix(".yaml")

@@ -15,7 +15,7 @@ from time import monotonic
 from typing import Callable
 
 from flask import Flask, Response, jsonify, request, send_from_directory
-from flask_socketio import SocketIO, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, SocketIO, join_room, leave_room
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from detector import PersistentDetector
@@ -171,10 +171,10 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         token = token if isinstance(token, str) else request.args.get("token", "")
         if server.auth_token and not hmac.compare_digest(token.encode(), server.auth_token.encode()):
             log.warning("refused connection %s from %s: bad or missing token", sid, request.remote_addr)
-            raise ConnectionRefusedError({"code": "unauthorized", "message": "a valid token is required (auth: {token})"})
+            raise ConnectionRefusedError("unauthorized", {"code": "unauthorized", "message": "a valid token is required (auth: {token})"})
         if len(runtime.clients) >= server.max_clients:
             log.warning("refused connection %s from %s: %d clients already", sid, request.remote_addr, len(runtime.clients))
-            raise ConnectionRefusedError({"code": "too_many_clients", "message": "the server is full, try again later"})
+            raise ConnectionRefusedError("too_many_clients", {"code": "too_many_clients", "message": "the server is full, try again later"})
         runtime.clients.add(sid)
         stats.m_clients.set(len(runtime.clients))
         log.info("client %s connected from %s", sid, request.remote_addr)

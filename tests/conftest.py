@@ -60,10 +60,11 @@ def clear_shot(seed: str, layout: str | None = None) -> Shot:
     raise AssertionError("no clear shot rendered")
 
 
-def write_config(tmp_path: Path, **server) -> Path:
-    """config.yaml with some server settings replaced, in tmp_path."""
+def write_config(tmp_path: Path, database: Path | None = None, **server) -> Path:
+    """config.yaml with some server settings replaced and a plate log of its own, in tmp_path."""
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
     data["server"].update(server)
+    data["events"]["database"] = str(database or tmp_path / "plates.sqlite3")
     path = tmp_path / f"config-{len(list(tmp_path.glob('config-*')))}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -86,9 +87,8 @@ def start_server(log_dir: Path, config: Path | None = None, args: list[str] = ()
                  wait: bool = True, port: int | None = None) -> RunningServer:
     port = port or free_port()
     log_path = log_dir / f"server-{port}-{time.monotonic_ns()}.log"
-    cmd = [sys.executable, str(ROOT / "server.py"), "--port", str(port)] + list(args)
-    if config:
-        cmd += ["--config", str(config)]
+    config = config or write_config(log_dir)  # never the repo's own plate log
+    cmd = [sys.executable, str(ROOT / "server.py"), "--port", str(port), "--config", str(config)] + list(args)
     log_file = open(log_path, "w")
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})

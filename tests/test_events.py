@@ -48,13 +48,7 @@ class EventClient(Client):
 
 
 def _config_with_db(tmp_path, db):
-    import yaml
-
-    path = write_config(tmp_path)
-    data = yaml.safe_load(path.read_text())
-    data["events"] = {"database": str(db), "window_s": 60}
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_config(tmp_path, database=db)
 
 
 def test_one_vehicle_one_event_stable_text_and_track(tmp_path):

@@ -268,7 +268,7 @@ def test_limits_token_and_camera_count(tmp_path, shots):
         refusals: list = []
         with pytest.raises(socketio.exceptions.ConnectionError):
             Client(srv.url, refusals=refusals)
-        assert refusals and refusals[0]["code"] == "unauthorized" and "token" in refusals[0]["message"]
+        assert refusals and refusals[0]["data"]["code"] == "unauthorized" and "token" in refusals[0]["data"]["message"]
         client = Client(srv.url, auth={"token": "s3cret"})
         try:
             assert client.send("a", frame)["ok"] and client.send("b", frame)["ok"]
