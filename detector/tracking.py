@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from detector.boxes import iou
 from detector.plate_format import alnum
 from detector.results import PlateBox, PlateText
 
@@ -104,12 +105,6 @@ class Track:
         return (b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy)
 
 
-def _iou(a, b) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
 
 def _centre(b) -> tuple[float, float]:
     return ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
@@ -127,7 +122,7 @@ class CameraTracker:
         """Match this frame's boxes to tracks (greedy by IoU); return the track of each box, in order."""
         self.tracks = {i: t for i, t in self.tracks.items() if now - t.last_seen <= self.config.expire_s}
         # the last box counts too: a prediction from a jittery velocity must not lose a parked car
-        pairs = sorted(((max(_iou(t.predicted(now), b.bbox), _iou(t.box.bbox, b.bbox)), tid, k)
+        pairs = sorted(((max(iou(t.predicted(now), b.bbox), iou(t.box.bbox, b.bbox)), tid, k)
                         for tid, t in self.tracks.items() for k, b in enumerate(boxes)), reverse=True)
         assigned: dict[int, Track] = {}
         used: set[int] = set()

@@ -115,7 +115,8 @@ class InferenceWorker:
         except Exception:
             if len(decoded) == 1:
                 self._note_failure()
-                results.append(FrameResult(decoded[0][0], error=FrameError("inference_failed", "the models failed on this frame")))
+                failed = FrameError("inference_failed", "the models failed on this frame")
+                results.append(FrameResult(decoded[0][0], error=failed))
             else:  # find the frame that broke the batch: run them one by one
                 for item in decoded:
                     results += self.process([item[0]])
@@ -134,7 +135,8 @@ class InferenceWorker:
         for (frame, image, decode_ms), frame_boxes in zip(decoded, boxes):
             t1 = perf_counter()
             if frame.sid is None:  # a one-off image: read every plate, no tracks
-                reads, reports, ocr_calls = tuple(PlateRead.of(b, self.detector.read(image, b)) for b in frame_boxes), (), len(frame_boxes)
+                reads = tuple(PlateRead.of(b, self.detector.read(image, b)) for b in frame_boxes)
+                reports, ocr_calls = (), len(frame_boxes)
             else:
                 reads, reports, ocr_calls = self._track(frame, image, frame_boxes)
             ocr_ms = (perf_counter() - t1) * 1000

@@ -15,6 +15,7 @@ import pytest
 import requests
 import yaml
 
+from detector.boxes import iou  # noqa: F401  (re-exported for the tests)
 from training.synth import Scene, encode_jpeg, render_scene
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,12 +27,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-
-def iou(a, b) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 @dataclass

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import requests
 
-from tests.conftest import running_server, start_server, stop_server, write_config
+from tests.conftest import running_server, start_server, write_config
 from tests.test_server import Client
 from training.synth import encode_jpeg, plate_video
 

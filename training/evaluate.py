@@ -17,18 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 from time import perf_counter
 
+from detector.boxes import iou
 from detector.config import DEFAULT_CONFIG, load_yaml, vision_config
 from detector.plate_detector import PlateDetector
 from detector.plate_format import alnum
 from detector.plate_reader import PlateReader
 from training.datasets import EVAL_SEED, scene
 
-
-def iou(a, b) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -52,7 +47,9 @@ def _group(layout: str) -> str:
 def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     config = vision_config(load_yaml(config_path))
     detector = PlateDetector(config.detector)
-    plate_readers = {name: PlateReader(replace(config.reader, network=name, model_dir=None if name != config.reader.network else config.reader.model_dir))
+    # the configured reader as configured; any other by its name, from its default place
+    plate_readers = {name: PlateReader(config.reader if name == config.reader.network
+                                       else replace(config.reader, network=name, model_dir=None))
                      for name in readers}
     counts = {"tp": 0, "fp": 0, "fn": 0}
     per_group: dict[str, dict] = {}

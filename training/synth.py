@@ -8,7 +8,6 @@ the image with the true boxes and texts. Everything draws from the
 """
 from __future__ import annotations
 
-import io
 import random
 from dataclasses import dataclass
 from functools import lru_cache
