@@ -51,7 +51,7 @@ class Runtime:
     clients: set[str] = field(default_factory=set)
     streams: dict[str, set[str]] = field(default_factory=dict)  # camera -> sids sending it
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # camera -> (tokens, last time)
-    last_error_log: dict[tuple[str, str], float] = field(default_factory=dict)
+    last_notice: dict[tuple, float] = field(default_factory=dict)  # (sid, what...) -> when last logged/sent
     watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
 
     def admit(self, sid: str, camera_id: str) -> None:
@@ -72,11 +72,19 @@ class Runtime:
         self.buckets[camera_id] = (tokens - 1.0 if allowed else tokens, now)
         return allowed
 
+    def first_in_a_while(self, key: tuple, seconds: float) -> bool:
+        """True at most once per `seconds` for a key: throttles repeated logs and notices."""
+        now = monotonic()
+        if now - self.last_notice.get(key, -1e9) < seconds:
+            return False
+        self.last_notice[key] = now
+        return True
+
     def release(self, sid: str) -> None:
         """A client left: cameras it alone was sending are closed."""
         self.clients.discard(sid)
         self.watching.pop(sid, None)
-        self.last_error_log = {k: v for k, v in self.last_error_log.items() if k[0] != sid}
+        self.last_notice = {k: v for k, v in self.last_notice.items() if k[0] != sid}
         for camera_id in [c for c, sids in self.streams.items() if sid in sids]:
             self.streams[camera_id].discard(sid)
             if not self.streams[camera_id]:
@@ -150,16 +158,16 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
 
     def log_error(sid: str | None, exc: FrameError, camera_id: str | None) -> None:
         """One line per error, but a client repeating the same error is logged every 10 s at most."""
-        key, now = (sid or "http", exc.code), monotonic()
-        if now - runtime.last_error_log.get(key, -1e9) >= 10.0:
-            runtime.last_error_log[key] = now
+        if runtime.first_in_a_while((sid or "http", exc.code), 10.0):
             log.warning("refused frame from %s camera=%s: %s (%s)", sid or "http", camera_id, exc.code, exc.message)
 
     def refuse(sid: str, exc: FrameError, camera_id: str | None, frame_id=None) -> dict:
+        """Count, log and tell the client; a flood of rate-limited frames gets one event a second."""
         stats.refused(exc.code, camera_id)
-        log_error(sid, exc, camera_id)
         payload = error_payload(exc, camera_id, frame_id)
-        socketio.emit("error", payload, to=sid)
+        if exc.code != "rate_limited" or runtime.first_in_a_while((sid, "rate_limited", camera_id), 1.0):
+            log_error(sid, exc, camera_id)
+            socketio.emit("error", payload, to=sid)
         return {"ok": False, "error": payload}
 
     # ------------------------------------------------------------------ Socket.IO
@@ -187,30 +195,29 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         log.info("client %s disconnected", sid)
 
     @socketio.on("video_frame")
-    def on_video_frame(payload=None):
+    def on_video_frame(*args):
         sid = request.sid
-        camera_id = payload.get("camera_id") if isinstance(payload, dict) else None
-        camera_id = camera_id if isinstance(camera_id, str) and len(camera_id) <= 64 else None
-        frame_id = payload.get("frame_id") if isinstance(payload, dict) and isinstance(payload.get("frame_id"), (str, int)) else None
+        payload = args[0] if len(args) == 1 else list(args)  # several arguments: not a frame
+        fields = payload if isinstance(payload, dict) else {}
+        camera_id = fields.get("camera_id") if isinstance(fields.get("camera_id"), str) else None
+        frame_id = fields.get("frame_id") if isinstance(fields.get("frame_id"), (str, int)) else None
         try:
             if not runtime.worker.ready:
                 raise FrameError("not_ready", "the models are still loading; retry shortly")
             frame = parse_frame(payload, server.max_frame_bytes, server.max_image_pixels)
             runtime.admit(sid, frame.camera_id)
             if not runtime.within_rate(frame.camera_id):
-                stats.refused("rate_limited", frame.camera_id)
-                return {"ok": False, "error": error_payload(
-                    FrameError("rate_limited", f"over {server.max_fps_per_camera:g} frames per second for this camera"),
-                    frame.camera_id, frame.frame_id)}
+                raise FrameError("rate_limited", f"over {server.max_fps_per_camera:g} frames per second for this camera")
         except FrameError as exc:
-            return refuse(sid, exc, camera_id, frame_id)
+            return refuse(sid, exc, camera_id and camera_id[:64], frame_id)
         stats.received(frame.camera_id)
         if slots.put(Frame(frame, sid)) is not None:
             stats.dropped(frame.camera_id)
         return {"ok": True}
 
     @socketio.on("subscribe")
-    def on_subscribe(payload=None):
+    def on_subscribe(*args):
+        payload = args[0] if len(args) == 1 else None
         try:
             camera_id = camera_id_of(payload)
             watched = runtime.watching.setdefault(request.sid, set())
@@ -223,7 +230,8 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         return {"ok": True}
 
     @socketio.on("unsubscribe")
-    def on_unsubscribe(payload=None):
+    def on_unsubscribe(*args):
+        payload = args[0] if len(args) == 1 else None
         try:
             camera_id = camera_id_of(payload)
         except FrameError as exc:
