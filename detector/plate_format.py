@@ -15,6 +15,7 @@ Texts are compared on A-Z0-9 only, so Đ is written D.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -37,8 +38,9 @@ MILITARY_FIRST = frozenset("ABHKPQTV")
 # Position-dependent confusions: what a character most likely was in a digit or a letter slot.
 TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "1",
             "Z": "2", "S": "5", "B": "8", "G": "6", "A": "4", "E": "8"}
-TO_LETTER = {"0": "D", "1": "L", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T",
-             "O": "D", "Q": "D", "I": "L", "J": "L"}
+# (a letter slot may have several candidates: 0 is D on most plates, Q in the QT series)
+TO_LETTER = {"0": "DQ", "1": "L", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T",
+             "O": "DQ", "Q": "D", "I": "L", "J": "L"}
 
 
 @dataclass(frozen=True)
@@ -55,22 +57,20 @@ def alnum(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", text.upper().replace("Đ", "D").replace("đ", "D"))
 
 
-def _fit(chars: str, pattern: str) -> tuple[str, int] | None:
-    """Force `chars` into a pattern of D (digit) / L (letter) slots; return text and fix count."""
+def _fit(chars: str, pattern: str) -> list[tuple[str, int]]:
+    """Every way to force `chars` into a pattern of D (digit) / L (letter) slots, with its fix count."""
     if len(chars) != len(pattern):
-        return None
-    out, fixes = [], 0
+        return []
+    options, fixes = [], 0
     for ch, slot in zip(chars, pattern):
         if slot == "D" and not ch.isdigit():
             ch, fixes = TO_DIGIT.get(ch, ""), fixes + 1
-        elif slot == "L" and not ch.isalpha():
-            ch, fixes = TO_LETTER.get(ch, ""), fixes + 1
-        elif slot == "L" and ch not in SLOT_LETTERS and ch in TO_LETTER:
+        elif slot == "L" and (not ch.isalpha() or ch not in SLOT_LETTERS) and ch in TO_LETTER:
             ch, fixes = TO_LETTER[ch], fixes + 1
         if not ch:
-            return None
-        out.append(ch)
-    return "".join(out), fixes
+            return []
+        options.append(ch)
+    return [("".join(letters), fixes) for letters in itertools.product(*options)]
 
 
 def _digits(tail: str) -> str:
@@ -137,14 +137,12 @@ def normalise_rows(rows: list[str]) -> FormattedPlate:
     for order, layout in enumerate(layouts):
         if len(cleaned) == 2 and len(cleaned[0]) != layout.top_len:
             continue
-        fitted = _fit(joined, layout.pattern)
-        if fitted is None:
-            continue
-        plate = _render(fitted[0], layout)
-        # an invalid fit costs three fixes (prefer a real plate), a motorbike read as one row four
-        key = (fitted[1] + (0 if plate.valid else 3) + (4 if len(cleaned) == 1 and layout.kind == "motorbike" else 0), order)
-        if best is None or key < best[:2]:
-            best = (*key, plate)
+        for text, fixes in _fit(joined, layout.pattern):
+            plate = _render(text, layout)
+            # an invalid fit costs three fixes (prefer a real plate), a motorbike read as one row four
+            cost = fixes + (0 if plate.valid else 3) + (4 if len(cleaned) == 1 and layout.kind == "motorbike" else 0)
+            if best is None or (cost, order) < best[:2]:
+                best = (cost, order, plate)
     return best[2] if best else FormattedPlate(joined, False, "unknown")
 
 

