@@ -46,11 +46,12 @@ class Shot:
 
 
 def clear_shot(seed: str, layout: str | None = None) -> Shot:
-    """A frame whose one plate is big enough to read (what a gate camera sees)."""
+    """A frame whose one plate is big enough to read (what a gate camera sees): rows of 25+ px."""
     for attempt in range(200):
         rng = random.Random(f"{seed}:{attempt}")
         scene = render_scene(rng, n_plates=1, layouts=[layout] if layout else None)
-        if scene.plates and scene.plates[0].box[3] - scene.plates[0].box[1] >= 45:
+        min_height = 45 if scene.plates and scene.plates[0].spec.layout == "one_row" else 60
+        if scene.plates and scene.plates[0].box[3] - scene.plates[0].box[1] >= min_height:
             return Shot(scene, encode_jpeg(scene.image, 90))
     raise AssertionError("no clear shot rendered")
 
