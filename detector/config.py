@@ -81,7 +81,7 @@ def resolve(path: Path) -> Path:
 class DetectorConfig:
     """The YOLO plate detector."""
 
-    weights: Path = Path("models/plate_yolov8n.pt")  # .pt (Ultralytics) or .onnx (ONNX Runtime)
+    weights: Path = Path("models/plate_yolov8n.onnx")  # .onnx (ONNX Runtime, via Ultralytics) or .pt
     imgsz: int = 320  # inference size; plates in 640x480 frames are found at 320
     confidence: float = 0.35  # minimum detection confidence
     iou: float = 0.5  # non-maximum suppression IoU

@@ -56,10 +56,11 @@ def test_missing_detector_weights_fail_at_load_naming_the_file(tmp_path):
 
 
 def test_corrupt_detector_weights_fail_at_load_naming_the_file(tmp_path):
-    bad = tmp_path / "corrupt.pt"
-    bad.write_bytes(b"\x80\x02not a checkpoint" * 100)
-    with pytest.raises(ModelLoadError, match="corrupt.pt"):
-        PlateDetector(DetectorConfig(weights=bad))
+    for name in ("corrupt.pt", "corrupt.onnx"):
+        bad = tmp_path / name
+        bad.write_bytes(b"\x80\x02not a model" * 100)
+        with pytest.raises(ModelLoadError, match=name):
+            PlateDetector(DetectorConfig(weights=bad))
 
 
 def test_missing_and_corrupt_reader_weights_fail_at_load(tmp_path):

