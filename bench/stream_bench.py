@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from training.synth import encode_jpeg, plate_video  # noqa: E402
 
+WARM_UP_S = 5.0
+
 
 def camera_frames(index: int, count: int = 30) -> list[tuple[bytes, str]]:
     """JPEG frames of one camera's scene and the plate text in them."""
@@ -173,7 +175,8 @@ def summarise(per_camera: list[dict], samples: list[dict], before: dict, after: 
     latencies = [v for c in per_camera for v in c["latencies"]]
     offered, processed = sum(c["offered"] for c in per_camera), sum(c["processed"] for c in per_camera)
     health_ms = [s["health_ms"] for s in samples if s["health_ms"] is not None]
-    warm = [s["rss_mb"] for s in samples if s["rss_mb"] is not None][2:] or [None]
+    # warm-up: the first WARM_UP_S of streaming (client processes starting, ONNX Runtime arenas growing)
+    warm = [s["rss_mb"] for s in samples if s["rss_mb"] is not None and s["t"] >= WARM_UP_S] or [None]
     frames_done = after.get("frames", 0) - before.get("frames", 0)
     ocr_calls = after.get("ocr_calls", 0) - before.get("ocr_calls", 0)
     stages = {}

@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the hub
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # never pip-install at run time
 
+import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -39,6 +40,8 @@ class PlateDetector:
     def __init__(self, config: DetectorConfig):
         from ultralytics import YOLO
 
+        # Ultralytics logs loading chatter to stdout, where the CLI prints its JSON lines
+        logging.getLogger("ultralytics").setLevel(logging.WARNING)
         self.config = config
         self.path = weights_path(config)
         self.device = pick_device(config.device)
