@@ -145,7 +145,8 @@ def sample_server(url: str, pid: int | None, stop: threading.Event, samples: lis
         except requests.RequestException:
             health, health_ms = {}, None
         sample = {"t": round(time.monotonic() - t0, 1), "health_ms": health_ms,
-                  "rss_mb": health.get("memory", {}).get("rss_mb"), "waiting": health.get("waiting")}
+                  "rss_mb": health.get("memory", {}).get("rss_mb"), "waiting": health.get("waiting"),
+                  "frames": health.get("frames")}
         if proc:
             sample["cpu_percent"] = proc.cpu_percent(None)
         samples.append(sample)
@@ -175,8 +176,9 @@ def summarise(per_camera: list[dict], samples: list[dict], before: dict, after: 
     latencies = [v for c in per_camera for v in c["latencies"]]
     offered, processed = sum(c["offered"] for c in per_camera), sum(c["processed"] for c in per_camera)
     health_ms = [s["health_ms"] for s in samples if s["health_ms"] is not None]
-    # warm-up: the first WARM_UP_S of streaming (client processes starting, ONNX Runtime arenas growing)
-    warm = [s["rss_mb"] for s in samples if s["rss_mb"] is not None and s["t"] >= WARM_UP_S] or [None]
+    # warm-up: the first WARM_UP_S after the first processed frame (ONNX Runtime arenas, caches growing)
+    first = next((s["t"] for s in samples if (s.get("frames") or 0) > before.get("frames", 0)), 0.0)
+    warm = [s["rss_mb"] for s in samples if s["rss_mb"] is not None and s["t"] >= first + WARM_UP_S] or [None]
     frames_done = after.get("frames", 0) - before.get("frames", 0)
     ocr_calls = after.get("ocr_calls", 0) - before.get("ocr_calls", 0)
     stages = {}
@@ -298,17 +300,19 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"cameras": args.cameras, "fps": args.fps, "duration_s": args.duration,
                     "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     servers = []
+    limits = {"server": {"max_cameras": max(16, args.cameras)}}
     try:
         if args.url:
             url, pid = args.url, None
         else:
-            proc, url = start_server({}, args.out / f"server-{stamp}.log")
+            # past max_cameras the server refuses cameras: lift it so overload shows as drops
+            proc, url = start_server(limits, args.out / f"server-{stamp}.log")
             servers.append(proc)
             pid = proc.pid
         report["ours"] = stream(url, pid, args.cameras, args.fps, args.duration)
         if not args.no_reference and not args.url:
             servers.pop().terminate()
-            proc, naive_url = start_server({"server": {"naive": True}}, args.out / f"server-naive-{stamp}.log")
+            proc, naive_url = start_server({"server": {**limits["server"], "naive": True}}, args.out / f"server-naive-{stamp}.log")
             servers.append(proc)
             report["naive"] = stream(naive_url, proc.pid, args.cameras, args.fps, args.duration)
             servers.pop().terminate()
