@@ -270,10 +270,10 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
             if worker.load_error:
                 log.critical("could not load the models: %s", worker.load_error)
                 os._exit(3)  # a server without models is no server: let the supervisor see it
-            for failure in worker.failures[:]:
-                worker.failures.remove(failure)
+            results, failures = worker.drain()
+            for failure in failures:
                 log.error("inference failed on a frame:\n%s", failure)
-            for result in worker.drain():
+            for result in results:
                 try:
                     deliver(result)
                 except Exception:  # one undeliverable result must not stop the pump

@@ -58,11 +58,10 @@ class InferenceWorker:
         threading = real_threading()
         self._lock = threading.Lock()
         self._outbox: deque[FrameResult] = deque()
-        self._stop = threading.Event()
+        self._failures: list[str] = []  # tracebacks of frames the models broke on, for the loop side to log
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
         self.detector: PersistentDetector | None = None
         self.load_error: str | None = None
-        self.failures: list[str] = []  # worker-level errors for the loop side to log
 
     @property
     def ready(self) -> bool:
@@ -71,14 +70,13 @@ class InferenceWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def drain(self) -> list[FrameResult]:
+    def drain(self) -> tuple[list[FrameResult], list[str]]:
+        """Results and failure tracebacks handed over since the last call."""
         with self._lock:
-            out = list(self._outbox)
+            out, failures = list(self._outbox), self._failures
             self._outbox.clear()
-        return out
+            self._failures = []
+        return out, failures
 
     def _run(self) -> None:
         try:
@@ -88,7 +86,7 @@ class InferenceWorker:
             self._waker.notify()
             return
         self._waker.notify()
-        while not self._stop.is_set():
+        while True:
             frames = self._slots.take(self._max_batch, timeout=0.5)
             if not frames:
                 continue
@@ -124,7 +122,7 @@ class InferenceWorker:
 
     def _note_failure(self) -> None:
         with self._lock:
-            self.failures.append(traceback.format_exc(limit=3))
+            self._failures.append(traceback.format_exc(limit=3))
 
     def _infer(self, decoded: list[tuple[Frame, np.ndarray, float]], started: float) -> list[FrameResult]:
         assert self.detector is not None

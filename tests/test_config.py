@@ -7,7 +7,7 @@ import yaml
 
 from detector.config import ConfigError
 from realtime.config import load_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 
 def _write(tmp_path, data) -> str:
@@ -63,3 +63,8 @@ def test_server_refuses_to_start_on_a_bad_config_or_missing_weights(tmp_path):
     missing = _write(tmp_path, {"detector": {"weights": str(tmp_path / "gone.pt")}})
     proc = subprocess.run([sys.executable, "server.py", "--config", missing], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "gone.pt" in proc.stderr
+    (tmp_path / "broken.onnx").write_bytes(b"not a model" * 100)
+    broken = _write(tmp_path, {"detector": {"weights": str(tmp_path / "broken.onnx")}})
+    proc = subprocess.run([sys.executable, "server.py", "--config", broken, "--port", str(free_port())], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 3 and "broken.onnx" in proc.stderr  # found while loading: the server stops

@@ -42,4 +42,5 @@ def test_a_frame_that_breaks_the_models_fails_alone_and_the_batch_goes_on():
     assert by_camera["b"].error.code == "inference_failed"
     assert by_camera["a"].error is None and by_camera["a"].reads[0].text == shots[0].text
     assert by_camera["c"].error is None and by_camera["c"].reads[0].text == shots[1].text
-    assert len(worker.failures) == 1 and "broke on this image" in worker.failures[0]
+    _, failures = worker.drain()
+    assert len(failures) == 1 and "broke on this image" in failures[0]
