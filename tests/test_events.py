@@ -73,7 +73,7 @@ def test_one_vehicle_one_event_stable_text_and_track(tmp_path):
         assert event["first_seen"] <= event["last_seen"] and event["crop"].startswith("data:image/jpeg;base64,")
         # the OCR ran on fewer frames than were processed: confirmed tracks are not re-read every frame
         health = srv.health().json()
-        assert health["ocr_calls"] < health["frames"] or health["cameras"] == {}
+        assert 0 < health["ocr_calls"] < health["frames"]
 
 
 def test_two_cameras_same_plate_two_events_and_log_survives_restart(tmp_path):
