@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     # thread counts before torch loads: one core for inference, the rest for the event loop
     os.environ.setdefault("OMP_NUM_THREADS", str(config.vision.detector.torch_threads))
     if config.server.async_mode == "eventlet":
+        import warnings
+
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # the client asked for eventlet
         import eventlet
 
         eventlet.monkey_patch()

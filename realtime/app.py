@@ -264,12 +264,15 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
                 socketio.emit("plate_event", event.to_dict(), to=f"camera:{camera_id}", skip_sid=frame.sid)
 
     def pump() -> None:
-        worker = runtime.worker
+        worker, announced = runtime.worker, False
         while True:
             waker.wait(0.5)
             if worker.load_error:
                 log.critical("could not load the models: %s", worker.load_error)
                 os._exit(3)  # a server without models is no server: let the supervisor see it
+            if worker.ready and not announced:
+                announced = True
+                log.info("models loaded in %.1f s: %s", worker.detector.load_seconds, worker.detector.models)
             results, failures = worker.drain()
             for failure in failures:
                 log.error("inference failed on a frame:\n%s", failure)
