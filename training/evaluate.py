@@ -2,6 +2,7 @@
 
     python -m training.evaluate                      # 600 scenes, the configured models
     python -m training.evaluate --readers vn_plate english_g2 --json artifacts/eval.json
+    python -m training.evaluate --real               # the real photos' evaluation split instead
 
 The set is rebuilt from training.datasets.EVAL_SEED, which no training script uses; a
 third of its scenes lead with a two-row plate. Reported: detection precision and recall
@@ -113,6 +114,60 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     return report
 
 
+def evaluate_real(config_path: Path, readers: list[str], root: Path) -> dict:
+    """The real evaluation split (training/real_data.py): no boxes there, only captions.
+
+    The captioned plate counts as found when some detected box reads at least half its
+    characters right (the photos carry no boxes, so finding is judged through reading);
+    exact and chars use that box's read. Most frequent confusions: (true, read) characters
+    of same-length misreads.
+    """
+    from collections import Counter
+
+    from training.real_data import load, split
+
+    import cv2
+
+    config = vision_config(load_yaml(config_path))
+    detector = PlateDetector(config.detector)
+    photos = split(load(root))[1]
+    report: dict = {"set": {"photos": len(photos), "root": str(root)}, "readers": {}}
+    for name in readers:
+        reader = PlateReader(config.reader if name == config.reader.network
+                             else replace(config.reader, network=name, model_dir=None))
+        groups: dict[str, dict] = {}
+        confusions: Counter = Counter()
+        for photo in photos:
+            image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+            reads = [reader.read(image[b.y1:b.y2, b.x1:b.x2]).text for b in detector.detect_batch([image])[0]]
+            best = max(reads, key=lambda r: char_accuracy(r, photo.text), default="")
+            chars = char_accuracy(best, photo.text)
+            for key in (photo.group, "two_row" if photo.two_row else "one_row", "all"):
+                g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0})
+                g["photos"] += 1
+                g["found"] += chars >= 0.5
+                g["exact"] += alnum(best) == alnum(photo.text)
+                g["chars"] += chars
+            if len(alnum(best)) == len(alnum(photo.text)) and alnum(best) != alnum(photo.text):
+                confusions.update((t, r) for t, r in zip(alnum(photo.text), alnum(best)) if t != r)
+        report["readers"][name] = {
+            key: {"photos": g["photos"], "found": round(g["found"] / g["photos"], 4),
+                  "exact": round(g["exact"] / g["photos"], 4), "chars": round(g["chars"] / g["photos"], 4)}
+            for key, g in groups.items()}
+        report["readers"][name]["confusions"] = [f"{t}->{r}: {n}" for (t, r), n in confusions.most_common(10)]
+    return report
+
+
+def print_real_report(report: dict) -> None:
+    print(f"real evaluation split: {report['set']['photos']} photos from {report['set']['root']}")
+    for name, groups in report["readers"].items():
+        print(f"\nreader {name}: {'group':<34} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7}")
+        for key, g in groups.items():
+            if key != "confusions":
+                print(f"{'':>{len(name) + 8}}{key:<34} {g['photos']:>6} {g['found']:>7} {g['exact']:>7} {g['chars']:>7}")
+        print(f"most frequent confusions: {', '.join(groups['confusions']) or 'none'}")
+
+
 def print_report(report: dict) -> None:
     d = report["detector"]
     print(f"held-out set: {report['set']['scenes']} scenes, {report['set']['plates']} plates "
@@ -132,13 +187,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     ap.add_argument("--readers", nargs="+", default=None, help="reader networks to compare (default: the configured one)")
     ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument("--real", action="store_true", help="evaluate on the real photos' evaluation split instead")
+    ap.add_argument("--real-dir", type=Path, default=None, help="the vn-real folder (default: ../shared/data/vn-real)")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)  # the figures of the realtime server's one inference core
     readers = args.readers or [vision_config(load_yaml(args.config)).reader.network]
-    report = evaluate(args.scenes, args.config, readers)
-    print_report(report)
+    if args.real:
+        from training.real_data import REAL_DIR
+
+        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR)
+        print_real_report(report)
+    else:
+        report = evaluate(args.scenes, args.config, readers)
+        print_report(report)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

@@ -1,0 +1,42 @@
+"""The real photo set (../shared/data/vn-real): captions and a fixed, stratified split.
+
+15% of each gallery group, chosen by a hash of the file name, is the real evaluation split
+and is never trained on. The images are never committed; see the set's README.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vn-real"
+EVAL_SHARE = 0.15
+
+
+@dataclass(frozen=True)
+class RealPhoto:
+    path: Path
+    text: str  # the gallery's caption of the featured plate
+    group: str
+
+    @property
+    def two_row(self) -> bool:
+        return " " in self.text  # captions print two-row plates as "60-AA 499.10"
+
+
+def load(root: Path = REAL_DIR) -> list[RealPhoto]:
+    with open(root / "labels.csv", newline="", encoding="utf-8") as f:
+        return [RealPhoto(root / "images" / row["file"], row["text"], row["group"]) for row in csv.DictReader(f)]
+
+
+def split(photos: list[RealPhoto]) -> tuple[list[RealPhoto], list[RealPhoto]]:
+    """(train, eval): per group, the EVAL_SHARE of files with the smallest name hash."""
+    train, evaluation = [], []
+    for group in sorted({p.group for p in photos}):
+        members = sorted((p for p in photos if p.group == group),
+                         key=lambda p: hashlib.sha1(p.path.name.encode()).hexdigest())
+        cut = round(len(members) * EVAL_SHARE)
+        evaluation += members[:cut]
+        train += members[cut:]
+    return train, evaluation
