@@ -138,3 +138,22 @@ def test_dashboard_fits_a_phone_screen(browser, tmp_path, artifacts):
         page.screenshot(path=str(artifacts / "dashboard-phone.png"))
     finally:
         stop_server(server)
+
+
+def test_tile_choices_survive_a_reload(browser, tmp_path):
+    server = start_server(tmp_path)
+    try:
+        page = open_page(browser, server.url)
+        tile = page.locator(".camera-tile").nth(1)
+        tile.locator('[data-field="camera"]').fill("gate-north")
+        tile.locator('[data-field="camera"]').dispatch_event("change")
+        tile.locator('select[data-field="source"]').select_option("watch")
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]", timeout=30000)
+        tile = page.locator(".camera-tile").nth(1)
+        assert tile.get_attribute("data-camera-id") == "gate-north"
+        assert tile.locator('select[data-field="source"]').input_value() == "watch"
+        first = page.locator(".camera-tile").nth(0).locator('select[data-field="source"]').input_value()
+        assert first not in ("file", "watch")  # untouched tiles keep the first webcam
+    finally:
+        stop_server(server)
