@@ -28,4 +28,5 @@ def health_report(runtime: "Runtime") -> dict:
         **totals,
         "waiting": runtime.slots.waiting(),
         "memory": {"rss_mb": round(_PROCESS.memory_info().rss / 2**20, 1)},
+        "plate_log": {"write_errors": runtime.plate_log.write_errors, "last_error": runtime.plate_log.last_error},
     }

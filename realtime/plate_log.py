@@ -39,6 +39,8 @@ class PlateLog:
             db.executescript(SCHEMA)
         threading = real_threading()
         self._pending: deque[PlateEvent] = deque()
+        self.write_errors = 0  # batches SQLite refused (reported by GET /health)
+        self.last_error: str | None = None
         self._wake = threading.Condition(threading.Lock())
         self._thread = threading.Thread(target=self._write_forever, name="plate-log", daemon=True)
         self._thread.start()
@@ -67,8 +69,12 @@ class PlateLog:
                 batch = list(self._pending)
             rows = [(e.id, e.camera_id, e.track_id, e.text, e.confidence, e.first_seen, e.last_seen, e.reads, e.crop)
                     for e in batch]
-            with db:
-                db.executemany(UPSERT, rows)
+            try:
+                with db:
+                    db.executemany(UPSERT, rows)
+            except sqlite3.Error as exc:  # a full or locked disk loses this batch, never the writer
+                self.write_errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
             with self._wake:
                 for _ in batch:
                     self._pending.popleft()
