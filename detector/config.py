@@ -82,7 +82,7 @@ class DetectorConfig:
     """The YOLO plate detector."""
 
     weights: Path = Path("models/plate_yolov8n.onnx")  # .onnx (ONNX Runtime, via Ultralytics) or .pt
-    imgsz: int = 320  # inference size; plates in 640x480 frames are found at 320
+    imgsz: int = 256  # inference size; plates in 640x480 frames are still found at 256
     confidence: float = 0.35  # minimum detection confidence
     iou: float = 0.5  # non-maximum suppression IoU
     max_plates: int = 20  # per frame
