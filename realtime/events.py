@@ -25,22 +25,16 @@ class TrackReport:
 
 
 @dataclass(frozen=True)
-class PlateEvent:
-    id: str
-    camera_id: str
-    track_id: int
-    text: str
-    confidence: float
-    first_seen: float
-    last_seen: float
-    reads: int
-    crop: bytes | None
+class PlateEvent(TrackReport):
+    """A vehicle's event: the state of its latest track report under a lasting id."""
 
-    def to_dict(self, with_crop: bool = True) -> dict:
+    id: str
+
+    def to_dict(self) -> dict:
         data = {"id": self.id, "camera_id": self.camera_id, "track_id": self.track_id, "text": self.text,
                 "confidence": round(self.confidence, 4), "first_seen": self.first_seen, "last_seen": self.last_seen,
                 "reads": self.reads}
-        if with_crop and self.crop:
+        if self.crop:
             data["crop"] = "data:image/jpeg;base64," + base64.b64encode(self.crop).decode()
         return data
 
@@ -61,11 +55,12 @@ class EventBook:
             event = self._by_text.get(text_key)
             announce = event is None
             if event is None:
-                event = PlateEvent(uuid.uuid4().hex, report.camera_id, report.track_id, report.text,
-                                   report.confidence, report.first_seen, report.last_seen, 0, None)
+                event = PlateEvent(**{**report.__dict__, "reads": 0, "crop": None}, id=uuid.uuid4().hex)
+        same_track = event.track_id == report.track_id
         event = replace(event, track_id=report.track_id, text=report.text, last_seen=report.last_seen,
-                        confidence=max(event.confidence, report.confidence) if not announce else report.confidence,
-                        reads=event.reads + report.reads if event.track_id != report.track_id else max(event.reads, report.reads),
+                        confidence=report.confidence if announce else max(event.confidence, report.confidence),
+                        # a track reports its running count; a track that continues an event adds to it
+                        reads=max(event.reads, report.reads) if same_track else event.reads + report.reads,
                         crop=report.crop or event.crop)
         self._by_track[track_key] = event
         self._by_text[text_key] = event

@@ -6,7 +6,7 @@ from realtime.plate_log import PlateLog
 
 
 def event(i: int, text: str = "51F-123.45", camera: str = "gate", seen: float = 100.0, crop=b"jpeg") -> PlateEvent:
-    return PlateEvent(f"e{i}", camera, i, text, 0.9, seen, seen + 1, 3, crop)
+    return PlateEvent(camera, i, text, 0.9, seen, seen + 1, 3, crop, id=f"e{i}")
 
 
 def test_upsert_filter_and_keep_the_crop(tmp_path):

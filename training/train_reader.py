@@ -48,7 +48,7 @@ def row_samples(seed: str, count: int, img_h: int) -> list[tuple[np.ndarray, str
     return out
 
 
-def batches(samples, batch_size, collate, converter, shuffle, rng):
+def batches(samples, batch_size, collate, shuffle, rng):
     order = list(range(len(samples)))
     if shuffle:
         rng.shuffle(order)
@@ -65,7 +65,7 @@ def evaluate(model, samples, collate, converter) -> float:
     model.eval()
     right = 0
     with torch.no_grad():
-        for images, texts in batches(samples, 256, collate, converter, False, None):
+        for images, texts in batches(samples, 256, collate, False, None):
             preds = model(images).log_softmax(2)
             idx = preds.argmax(2)
             sizes = torch.IntTensor([preds.size(1)] * preds.size(0))
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     best = -1.0
     for epoch in range(args.epochs):
         t0, losses = time.time(), []
-        for images, texts in batches(train, args.batch, collate, converter, True, rng):
+        for images, texts in batches(train, args.batch, collate, True, rng):
             targets, lengths = converter.encode(texts)
             preds = model(images).log_softmax(2).permute(1, 0, 2)  # time, batch, classes
             sizes = torch.IntTensor([preds.size(0)] * preds.size(1))
