@@ -38,3 +38,39 @@ def write_yolo_set(root: Path, seed: str, count: int) -> Path:
             lines.append(f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
         (root / "labels" / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
     return root
+
+
+def write_real_yolo_set(train_root: Path, val_root: Path, boxes_json: Path, real_dir: Path) -> tuple[int, int]:
+    """The real training photos with a trusted box (training/real_boxes.py) as YOLO folders.
+
+    Only the featured plate is captioned, so the other proposed boxes (perhaps other cars'
+    plates) are painted over with the photo's mean colour rather than taught as background.
+    A tenth of the photos (by file-name hash, as for the reader) goes to validation.
+    """
+    import hashlib
+    import json
+
+    from detector.boxes import iou
+
+    proposals = json.loads(boxes_json.read_text())
+    counts = [0, 0]
+    for p in proposals["proposals"]:
+        if p["box"] is None or p["score"] < proposals["trust"]:
+            continue
+        held_out = int(hashlib.sha1(p["file"].encode()).hexdigest(), 16) % 10 == 0
+        root = val_root if held_out else train_root
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "labels").mkdir(parents=True, exist_ok=True)
+        image = cv2.imread(str(real_dir / "images" / p["file"]), cv2.IMREAD_COLOR)
+        mean = tuple(int(c) for c in image.reshape(-1, 3).mean(0))
+        for x1, y1, x2, y2 in p["others"]:
+            if iou((x1, y1, x2, y2), tuple(p["box"])) == 0:
+                cv2.rectangle(image, (x1, y1), (x2, y2), mean, -1)
+        h, w = image.shape[:2]
+        x1, y1, x2, y2 = p["box"]
+        name = Path(p["file"]).stem
+        cv2.imwrite(str(root / "images" / f"real_{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        (root / "labels" / f"real_{name}.txt").write_text(
+            f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n")
+        counts[held_out] += 1
+    return counts[0], counts[1]

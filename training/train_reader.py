@@ -1,6 +1,11 @@
-"""Train the EasyOCR custom recogniser `vn_plate` on synthetic plate rows, offline.
+"""Train the EasyOCR custom recogniser `vn_plate` on synthetic and real plate rows, offline.
 
     python -m training.train_reader --samples 40000 --epochs 6
+    python -m training.train_reader --resume models/vn_plate.pth --real runs/real/boxes.json
+
+--real adds the trusted boxes of the real training photos (training/real_boxes.py), each cut
+--real-variants times with a jittered box; a tenth of them (by file-name hash) is held out
+as the real validation rows, which then choose the best epoch.
 
 Each sample is a rendered plate cut as a detector box would cut it, split into rows by
 the same detector.rows.split_rows the reader uses, then prepared by EasyOCR's own
@@ -10,6 +15,8 @@ Writes models/vn_plate.pth next to models/vn_plate.py and models/vn_plate.yaml.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import random
 import time
 from collections import OrderedDict
@@ -24,6 +31,7 @@ from easyocr.utils import CTCLabelConverter, get_image_list
 
 from detector.plate_format import alnum
 from detector.rows import split_rows
+from training.real_data import REAL_DIR, caption_rows
 from training.synth import plate_sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +54,39 @@ def row_samples(seed: str, count: int, img_h: int) -> list[tuple[np.ndarray, str
             out.append((img, alnum(text)))
     print(f"{seed}: {len(out)} rows from {count} plates ({skipped} with a wrong row split skipped)")
     return out
+
+
+def real_row_samples(boxes_json: Path, img_h: int, variants: int, root: Path) -> tuple[list, list]:
+    """(train, val) rows of the trusted real boxes, labelled from their captions."""
+    proposals = json.loads(boxes_json.read_text())
+    trust = proposals["trust"]
+    train, val, skipped = [], [], 0
+    for p in proposals["proposals"]:
+        if p["box"] is None or p["score"] < trust:
+            continue
+        image = cv2.imread(str(root / "images" / p["file"]), cv2.IMREAD_GRAYSCALE)
+        held_out = int(hashlib.sha1(p["file"].encode()).hexdigest(), 16) % 10 == 0
+        rng = random.Random(p["file"])
+        for v in range(1 if held_out else variants):
+            x1, y1, x2, y2 = p["box"]
+            if v:  # a detector never cuts the same box twice
+                w, h = x2 - x1, y2 - y1
+                x1, x2 = x1 + round(rng.uniform(-0.06, 0.04) * w), x2 + round(rng.uniform(-0.04, 0.06) * w)
+                y1, y2 = y1 + round(rng.uniform(-0.08, 0.06) * h), y2 + round(rng.uniform(-0.06, 0.08) * h)
+            grey = image[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
+            if grey.shape[0] < 8 or grey.shape[1] < 8:
+                continue
+            rows = split_rows(grey)
+            labels = caption_rows(p["caption"], len(rows))
+            if labels is None:
+                skipped += 1
+                continue
+            boxes = [[0, grey.shape[1], y0, y1_] for y0, y1_ in rows]
+            pairs = [(img, text) for (_, img), text in zip(get_image_list(boxes, [], grey, model_height=img_h)[0], labels)]
+            (val if held_out else train).extend(pairs)
+    print(f"real: {len(train)} training rows, {len(val)} validation rows ({skipped} cuts whose row split "
+          "does not match the caption skipped)")
+    return train, val
 
 
 def batches(samples, batch_size, collate, shuffle, rng):
@@ -85,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=MODELS / "vn_plate.pth")
     ap.add_argument("--resume", type=Path, help="start from these weights (an earlier vn_plate.pth) instead of scratch")
     ap.add_argument("--seed", default="reader-train", help="seed of the training plates (a new one adds fresh data)")
+    ap.add_argument("--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)")
+    ap.add_argument("--real-variants", type=int, default=4, help="jittered cuts of each real training box")
+    ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -104,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     collate = AlignCollate(imgH=img_h, imgW=width, keep_ratio_with_pad=True)
     train = row_samples(args.seed, args.samples, img_h)
     val = row_samples("reader-val", max(200, args.samples // 20), img_h)
+    real_val: list = []
+    if args.real:
+        real_train, real_val = real_row_samples(args.real, img_h, args.real_variants, args.real_dir)
+        train += real_train
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
@@ -125,12 +173,16 @@ def main(argv: list[str] | None = None) -> None:
             sched.step()
             losses.append(loss.item())
         acc = evaluate(model, val, collate, converter)
-        print(f"epoch {epoch + 1}/{args.epochs} loss {np.mean(losses):.4f} val row accuracy {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
+        line = f"epoch {epoch + 1}/{args.epochs} loss {np.mean(losses):.4f} val row accuracy {acc:.4f}"
+        if real_val:  # the real rows decide: the synthetic ones are read almost perfectly already
+            real_acc = evaluate(model, real_val, collate, converter)
+            line, acc = f"{line} real val row accuracy {real_acc:.4f}", real_acc
+        print(f"{line} ({time.time() - t0:.0f}s)", flush=True)
         if acc >= best:
             best = acc
             # EasyOCR strips a 7-character "module." prefix from every key when loading on CPU
             torch.save(OrderedDict(("module." + k, v) for k, v in model.state_dict().items()), args.out)
-    print(f"wrote {args.out} (val row accuracy {best:.4f})")
+    print(f"wrote {args.out} ({'real ' if real_val else ''}val row accuracy {best:.4f})")
 
 
 if __name__ == "__main__":
