@@ -1,7 +1,8 @@
 """Boxes for the real training photos: proposed by detectors, trusted through the caption.
 
     python -m training.real_boxes                    # writes runs/real/boxes.json + sample sheets
-    python -m training.real_boxes --reader runs/real/vn_plate.pth   # again, with a better reader
+    python -m training.real_boxes --reader runs/real/r1/vn_plate.pth --out runs/real/r1/boxes.json
+                                                     # again with a better reader (boxes cached)
 
 The photos carry only the caption of the featured plate. Every box the detectors propose
 (the registry base detector and the shipped one, at a low confidence; cached, as they do not
@@ -81,7 +82,7 @@ def choose(photo: RealPhoto, boxes: list[tuple[int, int, int, int]], reader: Pla
 
 def sheet(proposals: list[Proposal], root: Path, out: Path, columns: int = 6) -> None:
     """A grid of crops with caption / read / score under each, for a person to look at."""
-    tiles = []
+    tiles = [np.full((110, 220, 3), 255, np.uint8)] if not proposals else []
     for p in proposals:
         tile = np.full((110, 220, 3), 255, np.uint8)
         if p.box is not None:
@@ -105,37 +106,42 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
     ap.add_argument("--reader", type=Path, default=None, help="reader weights to read boxes with (default: the shipped)")
     ap.add_argument("--imgsz", type=int, default=480, help="detector size for the 460x350 photos")
-    ap.add_argument("--trust", type=float, default=0.7, help="least character accuracy of a trusted box")
-    ap.add_argument("--out", type=Path, default=WORK / "boxes.json")
+    ap.add_argument("--trust", type=float, default=0.6, help="least character accuracy of a trusted box")
+    ap.add_argument("--detectors", type=Path, nargs="+", default=None,
+                    help="weights proposing boxes (default: pyplatex's registry detector and models/plate_yolov8n.pt)")
+    ap.add_argument("--work", type=Path, default=WORK, help="where the proposed boxes are cached")
+    ap.add_argument("--out", type=Path, default=None, help="the chosen boxes (default: WORK/boxes.json)")
     args = ap.parse_args(argv)
+    config = vision_config(load_yaml(DEFAULT_CONFIG))
+    if args.reader is not None and args.reader.name != f"{config.reader.network}.pth":
+        raise SystemExit(f"--reader must be named {config.reader.network}.pth (EasyOCR loads it by its network name)")
+    reader_config = config.reader if args.reader is None else replace(config.reader, model_dir=args.reader.parent.resolve())
     import torch
 
     torch.set_num_threads(2)
-    config = vision_config(load_yaml(DEFAULT_CONFIG))
     train = split(load(args.real_dir))[0]
-    cache = args.out.parent / f"candidates_{args.imgsz}.json"
+    out = args.out or args.work / "boxes.json"
+    cache = args.work / f"candidates_{args.imgsz}.json"
     if not cache.exists():  # detection is the slow half and does not change between reader rounds
+        weights = args.detectors or [registry_base_weights(), ROOT / "models" / "plate_yolov8n.pt"]
         detectors = [PlateDetector(replace(config.detector, weights=w, imgsz=args.imgsz, confidence=0.1, device="cpu"))
-                     for w in (registry_base_weights(), Path("models/plate_yolov8n.pt"))]
+                     for w in weights]
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({p.path.name: candidates(p, detectors) for p in train}))
     boxes = {name: [tuple(b) for b in found] for name, found in json.loads(cache.read_text()).items()}
-    reader_config = config.reader if args.reader is None else replace(config.reader, model_dir=args.reader.parent.resolve())
-    if args.reader is not None and args.reader.name != f"{config.reader.network}.pth":
-        raise SystemExit(f"--reader must be named {config.reader.network}.pth")
     reader = PlateReader(reader_config)
 
     proposals = [choose(photo, boxes[photo.path.name], reader) for photo in train]
     trusted = [p for p in proposals if p.box is not None and p.score >= args.trust]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"trust": args.trust, "proposals": [asdict(p) for p in proposals]}, indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"trust": args.trust, "proposals": [asdict(p) for p in proposals]}, indent=1))
     print(f"{len(proposals)} training photos, {sum(p.box is None for p in proposals)} with no box, "
           f"{len(trusted)} with a trusted box (read >= {args.trust} of the caption's characters)")
     rng = random.Random(0)
     rejected = [p for p in proposals if p not in trusted]
-    sheet(rng.sample(trusted, min(48, len(trusted))), args.real_dir, args.out.parent / "kept.png")
-    sheet(rng.sample(rejected, min(48, len(rejected))), args.real_dir, args.out.parent / "rejected.png")
-    print(f"sample sheets: {args.out.parent / 'kept.png'}, {args.out.parent / 'rejected.png'}")
+    sheet(rng.sample(trusted, min(48, len(trusted))), args.real_dir, out.parent / "kept.png")
+    sheet(rng.sample(rejected, min(48, len(rejected))), args.real_dir, out.parent / "rejected.png")
+    print(f"sample sheets: {out.parent / 'kept.png'}, {out.parent / 'rejected.png'}")
 
 
 if __name__ == "__main__":

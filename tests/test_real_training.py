@@ -1,0 +1,102 @@
+"""Training on captioned photos: boxes proposed and trusted through the caption, then used.
+
+The real photos (../shared/data/vn-real) are never needed here: a stand-in folder of the
+same shape (images/ + labels.csv, caption of one plate per photo, another plate beside it)
+is rendered from the synthetic scenes, whose true boxes the proposals are checked against.
+"""
+import json
+import random
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.boxes import iou
+from tests.conftest import ROOT
+from training.datasets import write_real_yolo_set
+from training.real_data import caption_rows
+from training.synth import render_scene
+
+PHOTOS = 14  # one group: 2 go to the evaluation split, and photo_011 is the held-out validation one
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory):
+    """(folder, true box of each photo's captioned plate, boxes.json of the proposals)."""
+    root = tmp_path_factory.mktemp("captioned")
+    (root / "images").mkdir()
+    truth, rows = {}, ["file,text,group"]
+    for i in range(PHOTOS):
+        scene = next(sc for k in range(50)  # a second plate does not always find room
+                     if len((sc := render_scene(random.Random(f"captioned:{i}:{k}"), n_plates=2,
+                                                layouts=["one_row", None])).plates) == 2)
+        name = f"photo_{i:03d}.jpg"
+        cv2.imwrite(str(root / "images" / name), scene.image)
+        truth[name] = (scene.plates[0].box, scene.plates[1].box)
+        rows.append(f'{name},{scene.plates[0].spec.text},"car, white"')
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    boxes = root / "work" / "boxes.json"
+    run("training.real_boxes", "--real-dir", str(root), "--work", str(root / "work"), "--imgsz", "320",
+        "--detectors", str(ROOT / "models" / "plate_yolov8n.pt"))
+    return root, truth, boxes
+
+
+def test_caption_rows_cut_where_the_plate_breaks():
+    assert caption_rows("60-AA 499.10", 2) == ("60AA", "49910")
+    assert caption_rows("51D-297.63", 2) == ("51D", "29763")  # a two-row yellow plate, one-string caption
+    assert caption_rows("KP-38-92", 2) == ("KP", "3892")
+    assert caption_rows("51F-123.45", 1) == ("51F12345",)
+    assert caption_rows("60-MĐ1 011.61", 2) == ("60MD1", "01161")
+    assert caption_rows("60-AA 499.10", 1) is None  # a two-row caption read as one row: no label
+    assert caption_rows("51F-123.45", 3) is None
+
+
+def test_proposals_keep_the_captioned_plate_not_the_other(captioned):
+    root, truth, boxes = captioned
+    proposals = json.loads(boxes.read_text())["proposals"]
+    assert {p["file"] for p in proposals} == set(truth) - {"photo_006.jpg", "photo_009.jpg"}  # never the eval split
+    trusted = [p for p in proposals if p["box"] and p["score"] >= 0.6]
+    assert len(trusted) >= 9, [(p["caption"], p["read"]) for p in proposals]
+    for p in trusted:
+        captioned_box, other_box = truth[p["file"]]
+        assert iou(tuple(p["box"]), captioned_box) >= 0.5 > iou(tuple(p["box"]), other_box)
+    assert (boxes.parent / "kept.png").stat().st_size > 0 and (boxes.parent / "rejected.png").is_file()
+
+
+def test_detection_set_labels_the_captioned_plate_and_paints_over_the_rest(captioned, tmp_path):
+    root, truth, boxes = captioned
+    proposals = {p["file"]: p for p in json.loads(boxes.read_text())["proposals"]}
+    n_train, n_val = write_real_yolo_set(tmp_path / "train", tmp_path / "val", boxes, root)
+    trusted = sorted(f for f, p in proposals.items() if p["box"] and p["score"] >= 0.6)
+    assert n_train + n_val == len(trusted) and n_val == ("photo_011.jpg" in trusted)
+    name = next(f for f in trusted if f != "photo_011.jpg" and proposals[f]["others"])
+    image = cv2.imread(str(tmp_path / "train" / "images" / f"real_{name[:-4]}.jpg"))
+    h, w = image.shape[:2]
+    cls, cx, cy, bw, bh = map(float, (tmp_path / "train" / "labels" / f"real_{name[:-4]}.txt").read_text().split())
+    x1, y1, x2, y2 = proposals[name]["box"]
+    assert cls == 0 and abs(cx * w - (x1 + x2) / 2) < 1 and abs(bw * w - (x2 - x1)) < 1
+    ox1, oy1, ox2, oy2 = truth[name][1]
+    assert image[oy1 + 3:oy2 - 3, ox1 + 3:ox2 - 3].reshape(-1, 3).std(0).max() < 6  # a flat patch now
+    assert image[y1:y2, x1:x2].std() > 20  # the labelled one is untouched
+
+
+def test_reader_and_detector_train_on_the_trusted_boxes(captioned, tmp_path):
+    root, _, boxes = captioned
+    proc = run("training.train_reader", "--samples", "20", "--epochs", "1", "--real", str(boxes),
+               "--real-dir", str(root), "--real-variants", "2", "--out", str(tmp_path / "vn_plate.pth"))
+    assert "real val row accuracy" in proc.stdout
+    assert int(proc.stdout.split("real: ")[1].split()[0]) > 0  # real rows were trained on
+    run("training.train_detector", "--scenes", "4", "--epochs", "1", "--imgsz", "96", "--batch", "4",
+        "--base", str(ROOT / "models" / "plate_yolov8n.pt"), "--work", str(tmp_path / "work"),
+        "--out", str(tmp_path / "tiny.pt"), "--real", str(boxes), "--real-dir", str(root))
+    labels = list((tmp_path / "work" / "data" / "real_train" / "labels").iterdir())
+    assert labels and all(f.read_text().startswith("0 ") for f in labels)
+    assert np.isfinite(float(labels[0].read_text().split()[1]))
