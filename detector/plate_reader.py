@@ -11,6 +11,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import cv2
+import easyocr.easyocr
 import numpy as np
 
 from detector.config import ReaderConfig, resolve
@@ -58,8 +59,6 @@ class PlateReader:
     """Reads the text of plate crops with an EasyOCR recogniser loaded from local files only."""
 
     def __init__(self, config: ReaderConfig, gpu: bool = False):
-        import easyocr
-
         self.config = config
         weights = weights_path(config)
         try:
@@ -67,6 +66,9 @@ class PlateReader:
                 ["en"], gpu=gpu, model_storage_directory=str(weights.parent),
                 user_network_directory=str(resolve(config.network_dir)),
                 recog_network=config.network, detector=False, download_enabled=False, verbose=False)
+            # EasyOCR keeps a custom network's input height in a module global, which the next Reader
+            # built in this process overwrites: keep ours, and put it back before each read
+            self._img_h = easyocr.easyocr.imgH
             self.read(np.full((40, 160, 3), 255, np.uint8))  # fail now on a broken network, not on a frame
         except ModelLoadError:
             raise
@@ -80,6 +82,7 @@ class PlateReader:
             return PlateText("", "", 0.0, False, 1)
         rows = split_rows(grey)
         boxes = [[0, grey.shape[1], y0, y1] for y0, y1 in rows]
+        easyocr.easyocr.imgH = self._img_h
         results = self.reader.recognize(
             grey, horizontal_list=boxes, free_list=[], allowlist=ALLOWED, detail=1, paragraph=False, reformat=False)
         texts = [str(r[1]) for r in results]

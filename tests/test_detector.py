@@ -79,6 +79,21 @@ def test_easyocr_english_g2_stays_selectable():
     assert read.rows == 1 and read.raw_text  # it reads something; how well is the evaluation's business
 
 
+def test_shipped_vn_plate_g2_reads_plates_beside_another_reader():
+    """Both shipped readers in one process: EasyOCR keeps a custom network's input height in
+    a module global that the later Reader overwrites; each must still read at its own height."""
+    g2 = PlateReader(ReaderConfig(network="vn_plate_g2"))
+    small = PlateReader(ReaderConfig(network="vn_plate"))  # built last: the global is 32 px now
+    right = {"g2": 0, "small": 0}
+    for i, layout in enumerate(["one_row", "motorbike", "two_row_car"] * 3):
+        shot = clear_shot(f"test-two-readers-{i}", layout)
+        x1, y1, x2, y2 = shot.box
+        crop = shot.scene.image[y1:y2, x1:x2]
+        right["g2"] += g2.read(crop).text == shot.text
+        right["small"] += small.read(crop).text == shot.text
+    assert right["g2"] >= 8 and right["small"] >= 8, right
+
+
 def _cli(args: list[str], prefix: list[str] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(list(prefix) + [sys.executable, "-m", "detector", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)

@@ -76,6 +76,10 @@ def real_row_samples(boxes_json: Path, img_h: int, variants: int, root: Path) ->
             grey = image[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
             if grey.shape[0] < 8 or grey.shape[1] < 8:
                 continue
+            if v:  # and never sees the same light twice
+                grey = np.clip(grey * rng.uniform(0.6, 1.3) + rng.uniform(-40, 40), 0, 255).astype(np.uint8)
+                if rng.random() < 0.3:
+                    grey = cv2.GaussianBlur(grey, (3, 3), rng.uniform(0.3, 1.2))
             rows = split_rows(grey)
             labels = caption_rows(p["caption"], len(rows))
             if labels is None:
@@ -102,13 +106,13 @@ def batches(samples, batch_size, collate, shuffle, rng):
         yield images, texts
 
 
-def evaluate(model, samples, collate, converter) -> float:
+def evaluate(model, samples, collate, converter, device: str = "cpu") -> float:
     model.eval()
     right = 0
     with torch.no_grad():
         for images, texts in batches(samples, 256, collate, False, None):
-            preds = model(images).log_softmax(2)
-            idx = preds.argmax(2)
+            preds = model(images.to(device), None).log_softmax(2)
+            idx = preds.argmax(2).cpu()
             sizes = torch.IntTensor([preds.size(1)] * preds.size(0))
             decoded = converter.decode_greedy(idx.view(-1).numpy(), sizes)
             right += sum(d == t for d, t in zip(decoded, texts))
@@ -123,8 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (leave a core for other work)")
-    ap.add_argument("--out", type=Path, default=MODELS / "vn_plate.pth")
-    ap.add_argument("--resume", type=Path, help="start from these weights (an earlier vn_plate.pth) instead of scratch")
+    ap.add_argument("--network", default="vn_plate", help="the network: models/NETWORK.py and models/NETWORK.yaml")
+    ap.add_argument("--out", type=Path, default=None, help="where the weights go (default: models/NETWORK.pth)")
+    ap.add_argument("--resume", type=Path, help="start from these weights (an earlier NETWORK.pth) instead of scratch")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--seed", default="reader-train", help="seed of the training plates (a new one adds fresh data)")
     ap.add_argument("--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)")
     ap.add_argument("--real-variants", type=int, default=4, help="jittered cuts of each real training box")
@@ -133,18 +139,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
 
-    config = yaml.safe_load((MODELS / "vn_plate.yaml").read_text())
+    out = args.out or MODELS / f"{args.network}.pth"
+    config = yaml.safe_load((MODELS / f"{args.network}.yaml").read_text())
     img_h, width = config["imgH"], config["imgH"] * 6
     converter = CTCLabelConverter(config["character_list"], {}, {})
+    import importlib
     import sys
 
     sys.path.insert(0, str(MODELS))
-    from vn_plate import Model  # the network file EasyOCR loads
+    network = importlib.import_module(args.network)  # the network file EasyOCR loads
 
-    model = Model(num_class=len(converter.character), **config["network_params"])
+    model = network.Model(num_class=len(converter.character), **config["network_params"])
     if args.resume:
         state = torch.load(args.resume, map_location="cpu")
         model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+    model.to(args.device)
     collate = AlignCollate(imgH=img_h, imgW=width, keep_ratio_with_pad=True)
     train = row_samples(args.seed, args.samples, img_h)
     val = row_samples("reader-val", max(200, args.samples // 20), img_h)
@@ -163,26 +172,26 @@ def main(argv: list[str] | None = None) -> None:
         t0, losses = time.time(), []
         for images, texts in batches(train, args.batch, collate, True, rng):
             targets, lengths = converter.encode(texts)
-            preds = model(images).log_softmax(2).permute(1, 0, 2)  # time, batch, classes
+            preds = model(images.to(args.device), None).log_softmax(2).permute(1, 0, 2)  # time, batch, classes
             sizes = torch.IntTensor([preds.size(0)] * preds.size(1))
-            loss = ctc(preds, targets, sizes, lengths)
+            loss = ctc(preds.float().cpu() if args.device != "cpu" else preds, targets, sizes, lengths)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             sched.step()
             losses.append(loss.item())
-        acc = evaluate(model, val, collate, converter)
+        acc = evaluate(model, val, collate, converter, args.device)
         line = f"epoch {epoch + 1}/{args.epochs} loss {np.mean(losses):.4f} val row accuracy {acc:.4f}"
         if real_val:  # the real rows decide: the synthetic ones are read almost perfectly already
-            real_acc = evaluate(model, real_val, collate, converter)
+            real_acc = evaluate(model, real_val, collate, converter, args.device)
             line, acc = f"{line} real val row accuracy {real_acc:.4f}", real_acc
         print(f"{line} ({time.time() - t0:.0f}s)", flush=True)
         if acc >= best:
             best = acc
             # EasyOCR strips a 7-character "module." prefix from every key when loading on CPU
-            torch.save(OrderedDict(("module." + k, v) for k, v in model.state_dict().items()), args.out)
-    print(f"wrote {args.out} ({'real ' if real_val else ''}val row accuracy {best:.4f})")
+            torch.save(OrderedDict(("module." + k, v) for k, v in model.state_dict().items()), out)
+    print(f"wrote {out} ({'real ' if real_val else ''}val row accuracy {best:.4f})")
 
 
 if __name__ == "__main__":
