@@ -5,10 +5,10 @@
                                                      # again with a better reader (boxes cached)
 
 The photos carry only the caption of the featured plate. Every box the detectors propose
-(the registry base detector and the shipped one, at a low confidence; cached, as they do not
-change between reader rounds) is read; the box whose
-read is closest to the caption (character accuracy, as evaluated) is kept, and trusted when
-that accuracy reaches --trust. Sample sheets of kept and rejected boxes are drawn to PNG so a
+(by default the registry base detector and the shipped one, at a low confidence; cached in
+--work, as they do not change between reader rounds) is read in both polarities; the box
+whose read is closest to the caption (character accuracy, as evaluated) is kept, and trusted
+when that accuracy reaches --trust (0.6: below it, some kept boxes were logos or wheels). Sample sheets of kept and rejected boxes are drawn to PNG so a
 person can look at them. Only the training part of the split is touched.
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Train the EasyOCR custom recogniser `vn_plate` on synthetic and real plate rows, offline.
+"""Train an EasyOCR custom recogniser (`vn_plate`, `vn_plate_g2`) on synthetic and real plate rows, offline.
 
     python -m training.train_reader --samples 40000 --epochs 6
     python -m training.train_reader --resume models/vn_plate.pth --real runs/real/boxes.json
+    python -m training.train_reader --network vn_plate_g2 --resume .../english_g2.pth --device cuda --real ...
 
 --real adds the trusted boxes of the real training photos (training/real_boxes.py), each cut
 --real-variants times with a jittered box; a tenth of them (by file-name hash) is held out
@@ -10,7 +11,7 @@ as the real validation rows, which then choose the best epoch.
 Each sample is a rendered plate cut as a detector box would cut it, split into rows by
 the same detector.rows.split_rows the reader uses, then prepared by EasyOCR's own
 get_image_list/AlignCollate, so training sees exactly what inference sees.
-Writes models/vn_plate.pth next to models/vn_plate.py and models/vn_plate.yaml.
+Writes models/NETWORK.pth next to models/NETWORK.py and models/NETWORK.yaml (--out elsewhere).
 """
 from __future__ import annotations
 
