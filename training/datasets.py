@@ -23,6 +23,12 @@ def scene(seed: str, index: int) -> Scene:
     return render_scene(rng, layouts=layouts)
 
 
+def yolo_line(box: tuple[int, int, int, int], w: int, h: int) -> str:
+    """A plate box in pixels as a YOLO label line (class 0, centre and size relative to the image)."""
+    x1, y1, x2, y2 = box
+    return f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
+
+
 def write_yolo_set(root: Path, seed: str, count: int) -> Path:
     """Images and YOLO label files for `count` scenes under root/images and root/labels."""
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -32,10 +38,7 @@ def write_yolo_set(root: Path, seed: str, count: int) -> Path:
         h, w = sc.image.shape[:2]
         name = f"{seed}_{i:06d}"
         cv2.imwrite(str(root / "images" / f"{name}.jpg"), sc.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        lines = []
-        for p in sc.plates:
-            x1, y1, x2, y2 = p.box
-            lines.append(f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
+        lines = [yolo_line(p.box, w, h) for p in sc.plates]
         (root / "labels" / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
     return root
 
@@ -47,17 +50,11 @@ def write_real_yolo_set(train_root: Path, val_root: Path, boxes_json: Path, real
     plates) are painted over with the photo's mean colour rather than taught as background.
     A tenth of the photos (by file-name hash, as for the reader) goes to validation.
     """
-    import hashlib
-    import json
-
     from detector.boxes import iou
+    from training.real_data import trusted_boxes
 
-    proposals = json.loads(boxes_json.read_text())
     counts = [0, 0]
-    for p in proposals["proposals"]:
-        if p["box"] is None or p["score"] < proposals["trust"]:
-            continue
-        held_out = int(hashlib.sha1(p["file"].encode()).hexdigest(), 16) % 10 == 0
+    for p, held_out in trusted_boxes(boxes_json):
         root = val_root if held_out else train_root
         (root / "images").mkdir(parents=True, exist_ok=True)
         (root / "labels").mkdir(parents=True, exist_ok=True)
@@ -66,11 +63,8 @@ def write_real_yolo_set(train_root: Path, val_root: Path, boxes_json: Path, real
         for x1, y1, x2, y2 in p["others"]:
             if iou((x1, y1, x2, y2), tuple(p["box"])) == 0:
                 cv2.rectangle(image, (x1, y1), (x2, y2), mean, -1)
-        h, w = image.shape[:2]
-        x1, y1, x2, y2 = p["box"]
         name = Path(p["file"]).stem
         cv2.imwrite(str(root / "images" / f"real_{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        (root / "labels" / f"real_{name}.txt").write_text(
-            f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n")
+        (root / "labels" / f"real_{name}.txt").write_text(yolo_line(p["box"], image.shape[1], image.shape[0]) + "\n")
         counts[held_out] += 1
     return counts[0], counts[1]

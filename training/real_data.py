@@ -56,3 +56,13 @@ def caption_rows(text: str, rows: int) -> tuple[str, ...] | None:
         return None
     top, sep, bottom = text.strip().partition(" ") if " " in text.strip() else text.strip().partition("-")
     return (alnum(top), alnum(bottom)) if sep and alnum(top) and alnum(bottom) else None
+
+
+def trusted_boxes(boxes_json: Path) -> list[tuple[dict, bool]]:
+    """The trusted proposals of training/real_boxes.py, each with whether it is held out for
+    validation (a tenth of the photos, by file-name hash: the same ones for both trainers)."""
+    import json
+
+    proposals = json.loads(boxes_json.read_text())
+    return [(p, int(hashlib.sha1(p["file"].encode()).hexdigest(), 16) % 10 == 0)
+            for p in proposals["proposals"] if p["box"] is not None and p["score"] >= proposals["trust"]]

@@ -16,8 +16,6 @@ Writes models/NETWORK.pth next to models/NETWORK.py and models/NETWORK.yaml (--o
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import random
 import time
 from collections import OrderedDict
@@ -32,7 +30,7 @@ from easyocr.utils import CTCLabelConverter, get_image_list
 
 from detector.plate_format import alnum
 from detector.rows import split_rows
-from training.real_data import REAL_DIR, caption_rows
+from training.real_data import REAL_DIR, caption_rows, trusted_boxes
 from training.synth import plate_sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,14 +57,9 @@ def row_samples(seed: str, count: int, img_h: int) -> list[tuple[np.ndarray, str
 
 def real_row_samples(boxes_json: Path, img_h: int, variants: int, root: Path) -> tuple[list, list]:
     """(train, val) rows of the trusted real boxes, labelled from their captions."""
-    proposals = json.loads(boxes_json.read_text())
-    trust = proposals["trust"]
     train, val, skipped = [], [], 0
-    for p in proposals["proposals"]:
-        if p["box"] is None or p["score"] < trust:
-            continue
+    for p, held_out in trusted_boxes(boxes_json):
         image = cv2.imread(str(root / "images" / p["file"]), cv2.IMREAD_GRAYSCALE)
-        held_out = int(hashlib.sha1(p["file"].encode()).hexdigest(), 16) % 10 == 0
         rng = random.Random(p["file"])
         for v in range(1 if held_out else variants):
             x1, y1, x2, y2 = p["box"]
