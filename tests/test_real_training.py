@@ -100,3 +100,24 @@ def test_reader_and_detector_train_on_the_trusted_boxes(captioned, tmp_path):
     labels = list((tmp_path / "work" / "data" / "real_train" / "labels").iterdir())
     assert labels and all(f.read_text().startswith("0 ") for f in labels)
     assert np.isfinite(float(labels[0].read_text().split()[1]))
+
+
+def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_reader(captioned, tmp_path):
+    root, truth, _ = captioned
+    reference = tmp_path / "eval_boxes.json"
+    run("training.real_boxes", "--real-dir", str(root), "--work", str(root / "work"), "--imgsz", "320",
+        "--detectors", str(ROOT / "models" / "plate_yolov8n.pt"), "--split", "eval", "--out", str(reference))
+    boxes = json.loads(reference.read_text())["boxes"]
+    assert boxes and set(boxes) <= {"photo_006.jpg", "photo_009.jpg"}  # the eval split only
+    assert "caption" not in reference.read_text()  # names and boxes: nothing of the set's text
+    for name, box in boxes.items():
+        assert iou(tuple(box), truth[name][0]) >= 0.5 > iou(tuple(box), truth[name][1])
+    assert not (reference.parent / "eval_kept.png").exists()  # photos stay in the work folder
+    report_path = tmp_path / "report.json"
+    run("training.evaluate", "--real", "--real-dir", str(root), "--eval-boxes", str(reference),
+        "--json", str(report_path))
+    report = json.loads(report_path.read_text())
+    assert report["set"] == {"photos": 2, "root": str(root), "reference_boxes": len(boxes)}
+    assert report["detector"]["recall"]["all"] == {"photos": len(boxes), "recall": 1.0}
+    reader = next(iter(report["readers"].values()))["all"]
+    assert reader["photos"] == 2 and reader["box_exact"] is not None

@@ -25,3 +25,15 @@ def test_two_rows_cover_the_crop_top_then_bottom():
     (a0, a1), (b0, b1) = split_rows(grey)
     assert a0 == 0 and b1 == grey.shape[0]
     assert a0 < b0 < a1 < b1
+
+
+def test_narrow_one_row_plates_stay_one_row():
+    """Real one-row plates come at 2.1-2.5:1 (short red plates, padded boxes, seen at an angle)."""
+    rng = random.Random("test-rows-narrow")
+    right = 0
+    for _ in range(40):
+        crop, _ = plate_sample(rng, random_plate(rng, "one_row"))
+        grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        h = grey.shape[0]
+        right += len(split_rows(cv2.resize(grey, (round(h * rng.uniform(2.1, 2.5)), h)))) == 1
+    assert right >= 38

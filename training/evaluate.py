@@ -3,6 +3,7 @@
     python -m training.evaluate                      # 600 scenes, the configured models
     python -m training.evaluate --readers vn_plate english_g2 --json artifacts/eval.json
     python -m training.evaluate --real               # the real photos' evaluation split instead
+                                                     # (detector recall against training/real_eval_boxes.json)
 
 The set is rebuilt from training.datasets.EVAL_SEED, which no training script uses; a
 third of its scenes lead with a two-row plate. Reported: detection precision and recall
@@ -114,57 +115,90 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     return report
 
 
-def evaluate_real(config_path: Path, readers: list[str], root: Path) -> dict:
-    """The real evaluation split (training/real_data.py): no boxes there, only captions.
+def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path: Path) -> dict:
+    """The real evaluation split (training/real_data.py): captions, and reference boxes for most photos.
 
-    The captioned plate counts as found when some detected box reads at least half its
-    characters right (the photos carry no boxes, so finding is judged through reading);
-    exact and chars use that box's read. Most frequent confusions: (true, read) characters
-    of same-length misreads.
+    Detector: recall of the reference box (IoU >= 0.5) over the photos that have one
+    (training/real_eval_boxes.json), judged without any reader. Per reader: "found" counts the
+    captioned plate when some detected box reads at least half its characters right (for every
+    photo, with or without a reference box); exact and chars use that box's read (the whole
+    pipeline); "box exact" reads the reference box itself (the reader alone). Most frequent
+    confusions: (true, read) characters of same-length misreads of the pipeline.
     """
     from collections import Counter
 
-    from training.real_data import load, split
-
     import cv2
+
+    from training.real_data import eval_boxes, load, split
 
     config = vision_config(load_yaml(config_path))
     detector = PlateDetector(config.detector)
     photos = split(load(root))[1]
-    report: dict = {"set": {"photos": len(photos), "root": str(root)}, "readers": {}}
+    references = eval_boxes(boxes_path)
+    images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
+    found_boxes = {name: detector.detect_batch([image])[0] for name, image in images.items()}
+
+    def keys(photo) -> tuple[str, ...]:
+        return photo.group, "two_row" if photo.two_row else "one_row", "all"
+
+    boxed: dict[str, list[int]] = {}
+    for photo in photos:
+        ref = references.get(photo.path.name)
+        if ref is not None:
+            hit = any(iou(b.bbox, ref) >= 0.5 for b in found_boxes[photo.path.name])
+            for key in keys(photo):
+                boxed.setdefault(key, [0, 0])[0] += 1
+                boxed[key][1] += hit
+    report: dict = {"set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
+                    "detector": {"weights": str(config.detector.weights), "imgsz": config.detector.imgsz,
+                                 "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
+                    "readers": {}}
     for name in readers:
         reader = PlateReader(config.reader if name == config.reader.network
                              else replace(config.reader, network=name, model_dir=None))
         groups: dict[str, dict] = {}
         confusions: Counter = Counter()
         for photo in photos:
-            image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
-            reads = [reader.read(image[b.y1:b.y2, b.x1:b.x2]).text for b in detector.detect_batch([image])[0]]
+            image, truth = images[photo.path.name], alnum(photo.text)
+            reads = [reader.read(image[b.y1:b.y2, b.x1:b.x2]).text for b in found_boxes[photo.path.name]]
             best = max(reads, key=lambda r: char_accuracy(r, photo.text), default="")
             chars = char_accuracy(best, photo.text)
-            for key in (photo.group, "two_row" if photo.two_row else "one_row", "all"):
-                g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0})
+            ref = references.get(photo.path.name)
+            box_read = None if ref is None else reader.read(image[ref[1]:ref[3], ref[0]:ref[2]]).text
+            for key in keys(photo):
+                g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0})
                 g["photos"] += 1
                 g["found"] += chars >= 0.5
-                g["exact"] += alnum(best) == alnum(photo.text)
+                g["exact"] += alnum(best) == truth
                 g["chars"] += chars
-            if len(alnum(best)) == len(alnum(photo.text)) and alnum(best) != alnum(photo.text):
-                confusions.update((t, r) for t, r in zip(alnum(photo.text), alnum(best)) if t != r)
+                if box_read is not None:
+                    g["boxed"] += 1
+                    g["box_exact"] += alnum(box_read) == truth
+            if len(alnum(best)) == len(truth) and alnum(best) != truth:
+                confusions.update((t, r) for t, r in zip(truth, alnum(best)) if t != r)
         report["readers"][name] = {
             key: {"photos": g["photos"], "found": round(g["found"] / g["photos"], 4),
-                  "exact": round(g["exact"] / g["photos"], 4), "chars": round(g["chars"] / g["photos"], 4)}
+                  "exact": round(g["exact"] / g["photos"], 4), "chars": round(g["chars"] / g["photos"], 4),
+                  "box_exact": round(g["box_exact"] / g["boxed"], 4) if g["boxed"] else None}
             for key, g in groups.items()}
         report["readers"][name]["confusions"] = [f"{t}->{r}: {n}" for (t, r), n in confusions.most_common(10)]
     return report
 
 
 def print_real_report(report: dict) -> None:
-    print(f"real evaluation split: {report['set']['photos']} photos from {report['set']['root']}")
+    print(f"real evaluation split: {report['set']['photos']} photos from {report['set']['root']}, "
+          f"{report['set']['reference_boxes']} with a reference box")
+    d = report["detector"]
+    print(f"\ndetector {d['weights']} @ {d['imgsz']}: {'group':<34} {'boxed':>6} {'recall':>7}")
+    pad = len(f"detector {d['weights']} @ {d['imgsz']}: ")
+    for key, g in d["recall"].items():
+        print(f"{'':>{pad}}{key:<34} {g['photos']:>6} {g['recall']:>7}")
     for name, groups in report["readers"].items():
-        print(f"\nreader {name}: {'group':<34} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7}")
+        print(f"\nreader {name}: {'group':<34} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7} {'box exact':>10}")
         for key, g in groups.items():
             if key != "confusions":
-                print(f"{'':>{len(name) + 8}}{key:<34} {g['photos']:>6} {g['found']:>7} {g['exact']:>7} {g['chars']:>7}")
+                print(f"{'':>{len(name) + 8}}{key:<34} {g['photos']:>6} {g['found']:>7} {g['exact']:>7} "
+                      f"{g['chars']:>7} {g['box_exact']!s:>10}")
         print(f"most frequent confusions: {', '.join(groups['confusions']) or 'none'}")
 
 
@@ -189,15 +223,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--real", action="store_true", help="evaluate on the real photos' evaluation split instead")
     ap.add_argument("--real-dir", type=Path, default=None, help="the vn-real folder (default: ../shared/data/vn-real)")
+    ap.add_argument("--eval-boxes", type=Path, default=None,
+                    help="reference boxes of the real evaluation split (default: training/real_eval_boxes.json)")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)  # the figures of the realtime server's one inference core
     readers = args.readers or [vision_config(load_yaml(args.config)).reader.network]
     if args.real:
-        from training.real_data import REAL_DIR
+        from training.real_data import EVAL_BOXES, REAL_DIR
 
-        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR)
+        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR, args.eval_boxes or EVAL_BOXES)
         print_real_report(report)
     else:
         report = evaluate(args.scenes, args.config, readers)

@@ -28,7 +28,7 @@ from detector.plate_detector import PlateDetector
 from detector.plate_reader import PlateReader
 from detector.results import PlateBox
 from training.evaluate import char_accuracy
-from training.real_data import REAL_DIR, RealPhoto, load, split
+from training.real_data import EVAL_BOXES, REAL_DIR, RealPhoto, load, split
 from training.train_detector import registry_base_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,44 +104,54 @@ def sheet(proposals: list[Proposal], root: Path, out: Path, columns: int = 6) ->
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
-    ap.add_argument("--reader", type=Path, default=None, help="reader weights to read boxes with (default: the shipped)")
+    ap.add_argument("--reader", type=Path, default=None,
+                    help="reader weights NETWORK.pth to read boxes with (default: the shipped reader of config.yaml)")
     ap.add_argument("--imgsz", type=int, default=480, help="detector size for the 460x350 photos")
     ap.add_argument("--trust", type=float, default=0.6, help="least character accuracy of a trusted box")
     ap.add_argument("--detectors", type=Path, nargs="+", default=None,
                     help="weights proposing boxes (default: pyplatex's registry detector and models/plate_yolov8n.pt)")
     ap.add_argument("--work", type=Path, default=WORK, help="where the proposed boxes are cached")
     ap.add_argument("--out", type=Path, default=None, help="the chosen boxes (default: WORK/boxes.json)")
+    ap.add_argument("--split", choices=("train", "eval"), default="train",
+                    help="eval: reference boxes of the evaluation split (judging the detector apart from "
+                         "the reader, never for training): written to --out, default " + str(EVAL_BOXES.relative_to(ROOT)))
     args = ap.parse_args(argv)
     config = vision_config(load_yaml(DEFAULT_CONFIG))
-    if args.reader is not None and args.reader.name != f"{config.reader.network}.pth":
-        raise SystemExit(f"--reader must be named {config.reader.network}.pth (EasyOCR loads it by its network name)")
-    reader_config = config.reader if args.reader is None else replace(config.reader, model_dir=args.reader.parent.resolve())
+    # EasyOCR finds weights by network name, so the file name says which network they are.
+    reader_config = config.reader if args.reader is None else replace(
+        config.reader, network=args.reader.stem, model_dir=args.reader.parent.resolve())
     import torch
 
     torch.set_num_threads(2)
-    train = split(load(args.real_dir))[0]
-    out = args.out or args.work / "boxes.json"
-    cache = args.work / f"candidates_{args.imgsz}.json"
+    photos = split(load(args.real_dir))[args.split == "eval"]
+    out = args.out or (EVAL_BOXES if args.split == "eval" else args.work / "boxes.json")
+    cache = args.work / f"candidates_{args.imgsz}{'_eval' if args.split == 'eval' else ''}.json"
     if not cache.exists():  # detection is the slow half and does not change between reader rounds
         weights = args.detectors or [registry_base_weights(), ROOT / "models" / "plate_yolov8n.pt"]
         detectors = [PlateDetector(replace(config.detector, weights=w, imgsz=args.imgsz, confidence=0.1, device="cpu"))
                      for w in weights]
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({p.path.name: candidates(p, detectors) for p in train}))
+        cache.write_text(json.dumps({p.path.name: candidates(p, detectors) for p in photos}))
     boxes = {name: [tuple(b) for b in found] for name, found in json.loads(cache.read_text()).items()}
     reader = PlateReader(reader_config)
 
-    proposals = [choose(photo, boxes[photo.path.name], reader) for photo in train]
+    proposals = [choose(photo, boxes[photo.path.name], reader) for photo in photos]
     trusted = [p for p in proposals if p.box is not None and p.score >= args.trust]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"trust": args.trust, "proposals": [asdict(p) for p in proposals]}, indent=1))
-    print(f"{len(proposals)} training photos, {sum(p.box is None for p in proposals)} with no box, "
+    if args.split == "eval":  # file names and boxes only: no caption or pixel of the set is committed
+        out.write_text(json.dumps({"trust": args.trust, "boxes": {p.file: p.box for p in trusted}}, indent=0))
+    else:
+        out.write_text(json.dumps({"trust": args.trust, "proposals": [asdict(p) for p in proposals]}, indent=1))
+    print(f"{len(proposals)} {args.split} photos, {sum(p.box is None for p in proposals)} with no box, "
           f"{len(trusted)} with a trusted box (read >= {args.trust} of the caption's characters)")
     rng = random.Random(0)
     rejected = [p for p in proposals if p not in trusted]
-    sheet(rng.sample(trusted, min(48, len(trusted))), args.real_dir, out.parent / "kept.png")
-    sheet(rng.sample(rejected, min(48, len(rejected))), args.real_dir, out.parent / "rejected.png")
-    print(f"sample sheets: {out.parent / 'kept.png'}, {out.parent / 'rejected.png'}")
+    # Sheets show the photos: never beside the committed reference boxes.
+    kept, dropped = ((args.work / "eval_kept.png", args.work / "eval_rejected.png") if args.split == "eval"
+                     else (out.parent / "kept.png", out.parent / "rejected.png"))
+    sheet(rng.sample(trusted, min(48, len(trusted))), args.real_dir, kept)
+    sheet(rng.sample(rejected, min(48, len(rejected))), args.real_dir, dropped)
+    print(f"sample sheets: {kept}, {dropped}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ from pathlib import Path
 
 REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vn-real"
 EVAL_SHARE = 0.15
+# Reference boxes of the captioned plate in the evaluation photos (training/real_boxes.py --split eval):
+# they judge the detector apart from the reader and are never trained on.
+EVAL_BOXES = Path(__file__).resolve().parent / "real_eval_boxes.json"
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,12 @@ def trusted_boxes(boxes_json: Path) -> list[tuple[dict, bool]]:
     proposals = json.loads(boxes_json.read_text())
     return [(p, int(hashlib.sha1(p["file"].encode()).hexdigest(), 16) % 10 == 0)
             for p in proposals["proposals"] if p["box"] is not None and p["score"] >= proposals["trust"]]
+
+
+def eval_boxes(path: Path = EVAL_BOXES) -> dict[str, tuple[int, int, int, int]]:
+    """file name -> reference box of its captioned plate, for the evaluation photos that have one."""
+    import json
+
+    if not path.exists():
+        return {}
+    return {name: tuple(box) for name, box in json.loads(path.read_text())["boxes"].items()}
