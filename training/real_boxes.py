@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     trusted = [p for p in proposals if p.box is not None and p.score >= args.trust]
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.split == "eval":  # file names and boxes only: no caption or pixel of the set is committed
-        out.write_text(json.dumps({"trust": args.trust, "boxes": {p.file: p.box for p in trusted}}, indent=0))
+        lines = ",\n".join(f"  {json.dumps(p.file)}: {list(p.box)}" for p in sorted(trusted, key=lambda p: p.file))
+        out.write_text(f'{{"trust": {args.trust}, "boxes": {{\n{lines}\n}}}}\n')  # a box a line: readable diffs
     else:
         out.write_text(json.dumps({"trust": args.trust, "proposals": [asdict(p) for p in proposals]}, indent=1))
     print(f"{len(proposals)} {args.split} photos, {sum(p.box is None for p in proposals)} with no box, "
