@@ -12,13 +12,14 @@ import cv2
 import numpy as np
 
 ONE_ROW_MIN_ASPECT = 3.2  # wider than this is always one row
-# Narrower than this is always two rows, and a middle band quieter than GAP_RATIO of the rows'
-# edge energy is a gap. Chosen on 487 real training crops of aspect 1.6-3.2 that read exactly as
-# one row or as two but not both (and 348 synthetic ones): the old 2.5 / 0.45 cut 140 of the real
-# ones wrongly (red military one-row plates at 2.1-2.5, most of all), 2.0 / 0.75 cuts 47
-# (synthetic: 9 against 1; real two-row plates are seldom wider than 2.1, their gaps are noisy).
-TWO_ROW_MAX_ASPECT = 2.0
-GAP_RATIO = 0.75
+TWO_ROW_MAX_ASPECT = 2.0  # narrower than this is always two rows
+# Between, a middle band quieter than this share of the rows' edge energy is a gap: leniently
+# below 2.5:1, where real two-row plates still come (their gaps are noisy), strictly above.
+GAP_RATIO_NARROW, NARROW_ASPECT, GAP_RATIO = 0.75, 2.5, 0.45
+# Chosen on 487 real training crops of aspect 1.6-3.2 that read exactly as one row or as two but
+# not both, and 348 synthetic ones: the old rule (always two rows below 2.5:1, 0.45 above) cut
+# 140 real ones wrongly (red military one-row plates at 2.1-2.5, most of all) and 1 synthetic;
+# this one 42 and 5.
 
 
 def _edge_profile(grey: np.ndarray) -> np.ndarray:
@@ -37,7 +38,8 @@ def split_rows(grey: np.ndarray) -> list[tuple[int, int]]:
     lo, hi = int(h * 0.3), int(h * 0.7)
     cut = lo + int(np.argmin(profile[lo:hi]))
     rows_energy = (profile[: max(1, int(h * 0.45))].mean() + profile[int(h * 0.55):].mean()) / 2
-    if w / h > TWO_ROW_MAX_ASPECT and profile[cut] > GAP_RATIO * rows_energy:
+    gap_ratio = GAP_RATIO_NARROW if w / h < NARROW_ASPECT else GAP_RATIO
+    if w / h > TWO_ROW_MAX_ASPECT and profile[cut] > gap_ratio * rows_energy:
         return [(0, h)]
     pad = max(1, h // 25)  # a little overlap so a tilted row keeps its glyph tops and tails
     return [(0, min(h, cut + pad)), (max(0, cut - pad), h)]
