@@ -3,13 +3,15 @@
     python -m training.real_boxes                    # writes runs/real/boxes.json + sample sheets
     python -m training.real_boxes --reader runs/real/r1/vn_plate.pth --out runs/real/r1/boxes.json
                                                      # again with a better reader (boxes cached)
+    python -m training.real_boxes --split eval       # reference boxes of the evaluation photos
+                                                     # (training/real_eval_boxes.json; never trained on)
 
 The photos carry only the caption of the featured plate. Every box the detectors propose
 (by default the registry base detector and the shipped one, at a low confidence; cached in
 --work, as they do not change between reader rounds) is read in both polarities; the box
 whose read is closest to the caption (character accuracy, as evaluated) is kept, and trusted
 when that accuracy reaches --trust (0.6: below it, some kept boxes were logos or wheels). Sample sheets of kept and rejected boxes are drawn to PNG so a
-person can look at them. Only the training part of the split is touched.
+person can look at them. Only the training part of the split is touched, unless --split eval.
 """
 from __future__ import annotations
 
