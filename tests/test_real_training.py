@@ -121,3 +121,10 @@ def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_rea
     assert report["detector"]["recall"]["all"] == {"photos": len(boxes), "recall": 1.0}
     reader = next(iter(report["readers"].values()))["all"]
     assert reader["photos"] == 2 and reader["box_exact"] is not None
+    # a reference box where no plate is: the detector's recall must count it as missed
+    moved = dict(boxes, **{next(iter(boxes)): [0, 0, 24, 10]})
+    reference.write_text(json.dumps({"trust": 0.6, "boxes": moved}))
+    run("training.evaluate", "--real", "--real-dir", str(root), "--eval-boxes", str(reference),
+        "--json", str(report_path))
+    recall = json.loads(report_path.read_text())["detector"]["recall"]["all"]
+    assert recall == {"photos": len(boxes), "recall": round((len(boxes) - 1) / len(boxes), 4)}

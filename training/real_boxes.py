@@ -125,9 +125,12 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(2)
-    photos = split(load(args.real_dir))[args.split == "eval"]
-    out = args.out or (EVAL_BOXES if args.split == "eval" else args.work / "boxes.json")
-    cache = args.work / f"candidates_{args.imgsz}{'_eval' if args.split == 'eval' else ''}.json"
+    evaluation = args.split == "eval"
+    photos = split(load(args.real_dir))[evaluation]
+    out = args.out or (EVAL_BOXES if evaluation else args.work / "boxes.json")
+    # Sheets show the photos: never beside the committed reference boxes.
+    sheets, prefix = (args.work, "eval_") if evaluation else (out.parent, "")
+    cache = args.work / f"candidates_{args.imgsz}{'_eval' if evaluation else ''}.json"
     if not cache.exists():  # detection is the slow half and does not change between reader rounds
         weights = args.detectors or [registry_base_weights(), ROOT / "models" / "plate_yolov8n.pt"]
         detectors = [PlateDetector(replace(config.detector, weights=w, imgsz=args.imgsz, confidence=0.1, device="cpu"))
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     proposals = [choose(photo, boxes[photo.path.name], reader) for photo in photos]
     trusted = [p for p in proposals if p.box is not None and p.score >= args.trust]
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.split == "eval":  # file names and boxes only: no caption or pixel of the set is committed
+    if evaluation:  # file names and boxes only: no caption or pixel of the set is committed
         lines = ",\n".join(f"  {json.dumps(p.file)}: {list(p.box)}" for p in sorted(trusted, key=lambda p: p.file))
         out.write_text(f'{{"trust": {args.trust}, "boxes": {{\n{lines}\n}}}}\n')  # a box a line: readable diffs
     else:
@@ -149,9 +152,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(trusted)} with a trusted box (read >= {args.trust} of the caption's characters)")
     rng = random.Random(0)
     rejected = [p for p in proposals if p not in trusted]
-    # Sheets show the photos: never beside the committed reference boxes.
-    kept, dropped = ((args.work / "eval_kept.png", args.work / "eval_rejected.png") if args.split == "eval"
-                     else (out.parent / "kept.png", out.parent / "rejected.png"))
+    kept, dropped = sheets / f"{prefix}kept.png", sheets / f"{prefix}rejected.png"
     sheet(rng.sample(trusted, min(48, len(trusted))), args.real_dir, kept)
     sheet(rng.sample(rejected, min(48, len(rejected))), args.real_dir, dropped)
     print(f"sample sheets: {kept}, {dropped}")

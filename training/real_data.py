@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,8 +65,6 @@ def caption_rows(text: str, rows: int) -> tuple[str, ...] | None:
 def trusted_boxes(boxes_json: Path) -> list[tuple[dict, bool]]:
     """The trusted proposals of training/real_boxes.py, each with whether it is held out for
     validation (a tenth of the photos, by file-name hash: the same ones for both trainers)."""
-    import json
-
     proposals = json.loads(boxes_json.read_text())
     return [(p, int(hashlib.sha1(p["file"].encode()).hexdigest(), 16) % 10 == 0)
             for p in proposals["proposals"] if p["box"] is not None and p["score"] >= proposals["trust"]]
@@ -73,8 +72,6 @@ def trusted_boxes(boxes_json: Path) -> list[tuple[dict, bool]]:
 
 def eval_boxes(path: Path = EVAL_BOXES) -> dict[str, tuple[int, int, int, int]]:
     """file name -> reference box of its captioned plate, for the evaluation photos that have one."""
-    import json
-
     if not path.exists():
         return {}
     return {name: tuple(box) for name, box in json.loads(path.read_text())["boxes"].items()}
