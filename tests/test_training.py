@@ -36,3 +36,11 @@ def test_reader_training_writes_an_easyocr_loadable_network(tmp_path):
 def test_evaluation_prints_its_figures():
     proc = run("training.evaluate", "--scenes", "6", "--readers", "vn_plate", "english_g2")
     assert "precision" in proc.stdout and "vn_plate" in proc.stdout and "english_g2" in proc.stdout
+
+
+def test_synthetic_rows_are_the_same_whatever_the_worker_count():
+    from training.train_reader import row_samples
+
+    one, two = row_samples("workers-test", 12, 32), row_samples("workers-test", 12, 32, workers=2)
+    assert [text for _, text in one] == [text for _, text in two] and len(one) >= 12
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(one, two))

@@ -16,6 +16,7 @@ Writes models/NETWORK.pth next to models/NETWORK.py and models/NETWORK.yaml (--o
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import time
 from collections import OrderedDict
@@ -37,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 
 
-def row_samples(seed: str, count: int, img_h: int) -> list[tuple[np.ndarray, str]]:
-    """(EasyOCR-resized grey row, label) pairs from `count` plates."""
+def _plate_rows(job: tuple[str, range, int]) -> tuple[list[tuple[np.ndarray, str]], int]:
+    seed, indices, img_h = job
     out, skipped = [], 0
-    for i in range(count):
-        rng = random.Random(f"{seed}:{i}")
+    for i in indices:
+        rng = random.Random(f"{seed}:{i}")  # per index: the same samples whatever the worker count
         crop, spec = plate_sample(rng)
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         rows = split_rows(grey)
@@ -51,6 +52,20 @@ def row_samples(seed: str, count: int, img_h: int) -> list[tuple[np.ndarray, str
         boxes = [[0, grey.shape[1], y0, y1] for y0, y1 in rows]
         for (_, img), text in zip(get_image_list(boxes, [], grey, model_height=img_h)[0], spec.rows):
             out.append((img, alnum(text)))
+    return out, skipped
+
+
+def row_samples(seed: str, count: int, img_h: int, workers: int = 1) -> list[tuple[np.ndarray, str]]:
+    """(EasyOCR-resized grey row, label) pairs from `count` plates, rendered by `workers` processes."""
+    step = -(-count // max(1, workers))
+    jobs = [(seed, range(start, min(count, start + step)), img_h) for start in range(0, count, step)]
+    if workers > 1:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            parts = pool.map(_plate_rows, jobs)
+    else:
+        parts = [_plate_rows(job) for job in jobs]
+    out = [row for rows, _ in parts for row in rows]
+    skipped = sum(n for _, n in parts)
     print(f"{seed}: {len(out)} rows from {count} plates ({skipped} with a wrong row split skipped)")
     return out
 
@@ -121,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (leave a core for other work)")
+    ap.add_argument("--workers", type=int, default=1, help="processes that render the synthetic plates")
     ap.add_argument("--network", default="vn_plate", help="the network: models/NETWORK.py and models/NETWORK.yaml")
     ap.add_argument("--out", type=Path, default=None, help="where the weights go (default: models/NETWORK.pth)")
     ap.add_argument("--resume", type=Path, help="start from these weights (an earlier NETWORK.pth) instead of scratch")
@@ -149,8 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
     model.to(args.device)
     collate = AlignCollate(imgH=img_h, imgW=width, keep_ratio_with_pad=True)
-    train = row_samples(args.seed, args.samples, img_h)
-    val = row_samples("reader-val", max(200, args.samples // 20), img_h)
+    train = row_samples(args.seed, args.samples, img_h, args.workers)
+    val = row_samples("reader-val", max(200, args.samples // 20), img_h, args.workers)
     real_val: list = []
     if args.real:
         real_train, real_val = real_row_samples(args.real, img_h, args.real_variants, args.real_dir)
