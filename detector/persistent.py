@@ -55,18 +55,19 @@ class PersistentDetector:
         return {"detector": str(self.detector.path), "reader": self.config.reader.network,
                 "device": self.detector.device}
 
-    def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]:
-        """Plate boxes in each image (one YOLO call for the whole batch)."""
-        return self.detector.detect_batch(images)
+    def locate_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:
+        """Plate boxes in each image (one YOLO call for the whole batch); `photos`: single photos,
+        looked at in more detail (detector.photo_imgsz) than camera frames (detector.imgsz)."""
+        return self.detector.detect_batch(images, self.config.detector.photo_imgsz if photos else None)
 
     def read(self, image: np.ndarray, box: PlateBox) -> PlateText:
         """The text of one plate box of an image."""
         return self.reader.read(image[box.y1:box.y2, box.x1:box.x2])
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
+    def detect_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateRead]]:
         return [[PlateRead.of(box, self.read(image, box)) for box in boxes]
-                for image, boxes in zip(images, self.locate_batch(images))]
+                for image, boxes in zip(images, self.locate_batch(images, photos))]
 
-    def detect(self, image: np.ndarray) -> list[PlateRead]:
-        """Every plate in one BGR image, located and read."""
-        return self.detect_batch([image])[0]
+    def detect(self, image: np.ndarray, photo: bool = False) -> list[PlateRead]:
+        """Every plate in one BGR image (a camera frame, or a single photo), located and read."""
+        return self.detect_batch([image], photo)[0]

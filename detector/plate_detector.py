@@ -53,11 +53,12 @@ class PlateDetector:
                 f"plate detector weights could not be loaded: {self.path} ({type(exc).__name__}: {exc}). "
                 "Replace the file with a YOLO detection model (.pt or .onnx).") from exc
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]:
+    def detect_batch(self, images: list[np.ndarray], imgsz: int | None = None) -> list[list[PlateBox]]:
+        """Plate boxes in each image, at `imgsz` (default: the configured camera-frame size)."""
         if not images:
             return []
         results = self.model.predict(
-            images, imgsz=self.config.imgsz, conf=self.config.confidence, iou=self.config.iou,
+            images, imgsz=imgsz or self.config.imgsz, conf=self.config.confidence, iou=self.config.iou,
             max_det=self.config.max_plates, device=self.device, verbose=False)
         out = []
         for result in results:

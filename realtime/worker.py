@@ -126,11 +126,17 @@ class InferenceWorker:
 
     def _infer(self, decoded: list[tuple[Frame, np.ndarray, float]], started: float) -> list[FrameResult]:
         assert self.detector is not None
-        t0 = perf_counter()
-        boxes = self.detector.locate_batch([image for _, image, _ in decoded])
-        detect_ms = (perf_counter() - t0) * 1000 / len(decoded)
+        located: dict[int, tuple[list[PlateBox], float]] = {}  # index -> boxes, detect ms per frame
+        for photos in (False, True):  # camera frames, then one-off photos (looked at in more detail)
+            group = [i for i, (frame, _, _) in enumerate(decoded) if (frame.sid is None) == photos]
+            if group:
+                t0 = perf_counter()
+                boxes = self.detector.locate_batch([decoded[i][1] for i in group], photos=photos)
+                detect_ms = (perf_counter() - t0) * 1000 / len(group)
+                located.update((i, (b, detect_ms)) for i, b in zip(group, boxes))
         results = []
-        for (frame, image, decode_ms), frame_boxes in zip(decoded, boxes):
+        for i, (frame, image, decode_ms) in enumerate(decoded):
+            frame_boxes, detect_ms = located[i]
             t1 = perf_counter()
             if frame.sid is None:  # a one-off image: read every plate, no tracks
                 reads = tuple(PlateRead.of(b, self.detector.read(image, b)) for b in frame_boxes)

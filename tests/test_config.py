@@ -34,6 +34,7 @@ def test_shipped_config_is_valid_and_documented():
     ({"server": {"max_cameras": 0}}, "server.max_cameras"),
     ({"server": {"nonsense": 1}}, "unknown setting"),
     ({"detector": {"imgsz": 333}}, "detector.imgsz"),
+    ({"detector": {"photo_imgsz": 2048}}, "detector.photo_imgsz"),
     ({"detector": {"weights": "model.bin"}}, "detector.weights"),
     ({"detector": {"confidence": 2}}, "detector.confidence"),
     ({"detector": {"device": "tpu"}}, "detector.device"),

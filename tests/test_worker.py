@@ -19,10 +19,10 @@ class PoisonedModels:
     def __init__(self, real: PersistentDetector):
         self.real = real
 
-    def locate_batch(self, images):
+    def locate_batch(self, images, photos=False):
         if any((image == POISON).all() for image in images):
             raise RuntimeError("the models broke on this image")
-        return self.real.locate_batch(images)
+        return self.real.locate_batch(images, photos)
 
     def read(self, image, box):
         return self.real.read(image, box)
@@ -44,3 +44,25 @@ def test_a_frame_that_breaks_the_models_fails_alone_and_the_batch_goes_on():
     assert by_camera["c"].error is None and by_camera["c"].reads[0].text == shots[1].text
     _, failures = worker.drain()
     assert len(failures) == 1 and "broke on this image" in failures[0]
+
+
+def wide_photo(jpeg_of_frame: bytes) -> bytes:
+    """A frame shrunk into a 1280x960 photo: its plate is small, as in a photo of a whole street."""
+    image = cv2.imdecode(np.frombuffer(jpeg_of_frame, np.uint8), cv2.IMREAD_COLOR)
+    small = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    canvas = np.full((960, 1280, 3), 110, np.uint8)
+    canvas[300:300 + small.shape[0], 500:500 + small.shape[1]] = small
+    return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
+    # at the camera-frame size (256) these plates are a few pixels high and misread; at photo_imgsz, read
+    worker = InferenceWorker(lambda: None, FrameSlots(), LoopWaker(), 8, TrackingConfig())
+    worker.detector = PersistentDetector()
+    shots = [clear_shot(f"photo-{i}") for i in range(6)]
+    photos = [Frame(parse_frame({"camera_id": "http", "frame": wide_photo(s.jpeg)}, 2_000_000, 10**8), sid=None)
+              for s in shots]
+    results = worker.process([frame("cam", wide_photo(shots[0].jpeg))] + photos)  # one batch, both kinds
+    assert [r.reads[0].text for r in results if r.frame.sid is None] == [s.text for s in shots]
+    (camera,) = [r for r in results if r.frame.sid is not None]
+    assert camera.error is None and camera.timing_ms["detect"] > 0

@@ -118,8 +118,9 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
 def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path: Path) -> dict:
     """The real evaluation split (training/real_data.py): captions, and reference boxes for most photos.
 
-    Detector: recall of the reference box (IoU >= 0.5) over the photos that have one
-    (training/real_eval_boxes.json), judged without any reader. Per reader: "found" counts the
+    The photos are looked at as single photos are (detector.photo_imgsz). Detector: recall of the
+    reference box (IoU >= 0.5) over the photos that have one (training/real_eval_boxes.json),
+    judged without any reader. Per reader: "found" counts the
     captioned plate when some detected box reads at least half its characters right (for every
     photo, with or without a reference box); exact and chars use that box's read (the whole
     pipeline); "box exact" reads the reference box itself (the reader alone). Most frequent
@@ -136,7 +137,8 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
     photos = split(load(root))[1]
     references = eval_boxes(boxes_path)
     images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
-    found_boxes = {name: detector.detect_batch([image])[0] for name, image in images.items()}
+    # single photos: the size POST /detect and python -m detector look at them with
+    found_boxes = {name: detector.detect_batch([image], config.detector.photo_imgsz)[0] for name, image in images.items()}
 
     def keys(photo) -> tuple[str, ...]:
         return photo.group, "two_row" if photo.two_row else "one_row", "all"
@@ -150,7 +152,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
                 boxed.setdefault(key, [0, 0])[0] += 1
                 boxed[key][1] += hit
     report: dict = {"set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
-                    "detector": {"weights": str(config.detector.weights), "imgsz": config.detector.imgsz,
+                    "detector": {"weights": str(config.detector.weights), "imgsz": config.detector.photo_imgsz,
                                  "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
                     "readers": {}}
     for name in readers:
