@@ -2,7 +2,9 @@
 
 A camera that sends faster than the worker can read never builds a queue: putting a frame
 replaces (and returns, to be counted as dropped) the one still waiting. The worker takes
-every waiting frame as one batch. Requests from POST /detect wait in a short bounded list.
+every waiting frame as one batch. Requests from POST /detect wait in a short bounded list and
+go one per batch: a single photo costs far more than a frame (it is looked at in more detail),
+so the cameras are served between photos.
 `keep_all` turns the slots into plain FIFO queues: the naive reference of the benchmark.
 """
 from __future__ import annotations
@@ -58,11 +60,11 @@ class FrameSlots:
             return len(self._slots.pop(camera_id, ()))
 
     def take(self, max_frames: int, timeout: float) -> list[Frame]:
-        """Up to max_frames waiting frames, oldest first; waits up to `timeout` for one."""
+        """Up to max_frames waiting frames, oldest first, at most one of them a job; waits up to `timeout` for one."""
         with self._ready:
             if not self._slots and not self._jobs:
                 self._ready.wait(timeout)
-            batch = self._jobs[:max_frames]
+            batch = self._jobs[:1]
             del self._jobs[:len(batch)]
             while len(batch) < max_frames and self._slots:
                 camera_id = min(self._slots, key=lambda c: self._slots[c][0].received)

@@ -25,12 +25,14 @@ def test_thousands_of_frames_never_grow_a_queue():
     assert slots.waiting() == 6 and dropped == 6000 - 6
 
 
-def test_jobs_are_bounded_and_taken_first():
+def test_jobs_are_bounded_and_taken_first_one_per_batch():
     slots = FrameSlots(max_jobs=2)
     slots.put(frame("a", 1))
     assert slots.put_job(frame("http", 1)) and slots.put_job(frame("http", 2))
     assert not slots.put_job(frame("http", 3))
-    assert [f.payload.camera_id for f in slots.take(2, timeout=0)] == ["http", "http"]
+    assert [f.payload.camera_id for f in slots.take(2, timeout=0)] == ["http", "a"]  # the camera is not starved
+    slots.put(frame("a", 2))
+    assert [(f.payload.camera_id, f.payload.frame_id) for f in slots.take(8, timeout=0)] == [("http", 2), ("a", 2)]
 
 
 def test_keep_all_queues_every_frame_in_arrival_order():
