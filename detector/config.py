@@ -90,7 +90,8 @@ class DetectorConfig:
     iou: float = 0.5  # non-maximum suppression IoU
     max_plates: int = 20  # per frame
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    torch_threads: int = 1  # intra-op threads; leave a core to the event loop
+    torch_threads: int = 1  # torch intra-op threads (the reader, a .pt detector); leave a core to the event loop
+    onnx_threads: int = 2  # ONNX Runtime threads of an .onnx detector on CPU, never spinning; 0: Ultralytics' default
 
     def validate(self) -> None:
         if self.weights.suffix not in (".pt", ".onnx"):
@@ -104,6 +105,8 @@ class DetectorConfig:
                 raise ConfigError(f"detector.{name}: expected a number in (0, 1], got {getattr(self, name)}")
         if self.max_plates < 1 or self.torch_threads < 1:
             raise ConfigError("detector.max_plates and detector.torch_threads must be at least 1")
+        if not 0 <= self.onnx_threads <= 64:
+            raise ConfigError(f"detector.onnx_threads: expected 0..64, got {self.onnx_threads}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"detector.device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
 

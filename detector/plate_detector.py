@@ -52,6 +52,22 @@ class PlateDetector:
             raise ModelLoadError(
                 f"plate detector weights could not be loaded: {self.path} ({type(exc).__name__}: {exc}). "
                 "Replace the file with a YOLO detection model (.pt or .onnx).") from exc
+        if self.path.suffix == ".onnx" and self.device == "cpu" and config.onnx_threads:
+            self._reopen_onnx_session(config.onnx_threads)
+
+    def _reopen_onnx_session(self, threads: int) -> None:
+        """Ultralytics opens ONNX Runtime with a spinning thread per core, which burns the core the
+        event loop and the reader need: reopen the session with `threads` threads that sleep when idle."""
+        import onnxruntime
+
+        backend = getattr(self.model.predictor.model, "backend", None)
+        if not isinstance(getattr(backend, "session", None), onnxruntime.InferenceSession):
+            logging.getLogger(__name__).warning("detector.onnx_threads not applied: unknown Ultralytics ONNX backend")
+            return
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        backend.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     def detect_batch(self, images: list[np.ndarray], imgsz: int | None = None) -> list[list[PlateBox]]:
         """Plate boxes in each image, at `imgsz` (default: the configured camera-frame size)."""

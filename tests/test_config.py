@@ -35,6 +35,7 @@ def test_shipped_config_is_valid_and_documented():
     ({"server": {"nonsense": 1}}, "unknown setting"),
     ({"detector": {"imgsz": 333}}, "detector.imgsz"),
     ({"detector": {"photo_imgsz": 2048}}, "detector.photo_imgsz"),
+    ({"detector": {"onnx_threads": -1}}, "detector.onnx_threads"),
     ({"reader": {"photo_network": "../elsewhere"}}, "reader.photo_network"),
     ({"detector": {"weights": "model.bin"}}, "detector.weights"),
     ({"detector": {"confidence": 2}}, "detector.confidence"),

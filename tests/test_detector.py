@@ -66,6 +66,15 @@ def test_missing_photo_reader_weights_are_named_before_loading():
         PersistentDetector.check_files(VisionConfig(reader=ReaderConfig(photo_network="no_such_net")))
 
 
+def test_onnx_detector_runs_on_the_configured_threads_without_spinning():
+    detector = PlateDetector(DetectorConfig(onnx_threads=1))
+    options = detector.model.predictor.model.backend.session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    shot = clear_shot("test-onnx-threads")
+    assert any(iou(b.bbox, shot.box) >= 0.5 for b in detector.detect_batch([shot.scene.image])[0])
+
+
 def test_missing_detector_weights_fail_at_load_naming_the_file(tmp_path):
     with pytest.raises(ModelLoadError, match="nothing.pt"):
         PlateDetector(DetectorConfig(weights=tmp_path / "nothing.pt"))
