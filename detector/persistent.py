@@ -60,9 +60,8 @@ class PersistentDetector:
                 "photo_reader": self.photo_reader.config.network, "device": self.detector.device}
 
     def locate_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:
-        """Plate boxes in each image (one YOLO call for the whole batch); `photos`: single photos,
-        looked at in more detail (detector.photo_imgsz) than camera frames (detector.imgsz)."""
-        return self.detector.detect_batch(images, self.config.detector.photo_imgsz if photos else None)
+        """Plate boxes in each image (one YOLO call for the whole batch); `photos`: single photos."""
+        return self.detector.detect_batch(images, photos)
 
     def read(self, image: np.ndarray, box: PlateBox, photo: bool = False) -> PlateText:
         """The text of one plate box of an image (a camera frame, or a single photo)."""

@@ -69,13 +69,14 @@ class PlateDetector:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         backend.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
-    def detect_batch(self, images: list[np.ndarray], imgsz: int | None = None) -> list[list[PlateBox]]:
-        """Plate boxes in each image, at `imgsz` (default: the configured camera-frame size)."""
+    def detect_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:
+        """Plate boxes in each image; `photos`: single photos, looked at in more detail
+        (detector.photo_imgsz) than camera frames (detector.imgsz)."""
         if not images:
             return []
-        results = self.model.predict(
-            images, imgsz=imgsz or self.config.imgsz, conf=self.config.confidence, iou=self.config.iou,
-            max_det=self.config.max_plates, device=self.device, verbose=False)
+        imgsz = self.config.photo_imgsz if photos else self.config.imgsz
+        results = self.model.predict(images, imgsz=imgsz, conf=self.config.confidence, iou=self.config.iou,
+                                     max_det=self.config.max_plates, device=self.device, verbose=False)
         out = []
         for result in results:
             boxes = result.boxes

@@ -26,6 +26,11 @@ class Frame:
     at: float = field(default_factory=time)  # wall clock, for tracks and events
     reply: Any = None  # POST /detect: where the loop side hands the result back
 
+    @property
+    def photo(self) -> bool:
+        """A single photo (POST /detect), not a camera frame: read in full, no tracks."""
+        return self.sid is None
+
 
 class FrameSlots:
     def __init__(self, max_jobs: int = 4, keep_all: bool = False) -> None:

@@ -128,7 +128,7 @@ class InferenceWorker:
         assert self.detector is not None
         located: dict[int, tuple[list[PlateBox], float]] = {}  # index -> boxes, detect ms per frame
         for photos in (False, True):  # camera frames, then one-off photos (looked at in more detail)
-            group = [i for i, (frame, _, _) in enumerate(decoded) if (frame.sid is None) == photos]
+            group = [i for i, (frame, _, _) in enumerate(decoded) if frame.photo == photos]
             if group:
                 t0 = perf_counter()
                 boxes = self.detector.locate_batch([decoded[i][1] for i in group], photos=photos)
@@ -138,7 +138,7 @@ class InferenceWorker:
         for i, (frame, image, decode_ms) in enumerate(decoded):
             frame_boxes, detect_ms = located[i]
             t1 = perf_counter()
-            if frame.sid is None:  # a one-off image: read every plate, no tracks
+            if frame.photo:  # read every plate, no tracks
                 reads = tuple(PlateRead.of(b, self.detector.read(image, b, photo=True)) for b in frame_boxes)
                 reports, ocr_calls = (), len(frame_boxes)
             else:

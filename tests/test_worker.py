@@ -3,6 +3,8 @@ import cv2
 import numpy as np
 
 from detector import PersistentDetector
+from detector.config import DetectorConfig
+from detector.plate_detector import PlateDetector
 from realtime.frames import parse_frame
 from realtime.slots import Frame, FrameSlots
 from realtime.threads import LoopWaker
@@ -62,7 +64,12 @@ def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
     shots = [clear_shot(f"photo-{i}") for i in range(6)]
     photos = [Frame(parse_frame({"camera_id": "http", "frame": wide_photo(s.jpeg)}, 2_000_000, 10**8), sid=None)
               for s in shots]
-    results = worker.process([frame("cam", wide_photo(shots[0].jpeg))] + photos)  # one batch, both kinds
-    assert [r.reads[0].text for r in results if r.frame.sid is None] == [s.text for s in shots]
-    (camera,) = [r for r in results if r.frame.sid is not None]
-    assert camera.error is None and camera.timing_ms["detect"] > 0
+    camera_jpeg = wide_photo(shots[0].jpeg)
+    results = worker.process([frame("cam", camera_jpeg)] + photos)  # one batch, both kinds
+    assert [r.reads[0].text for r in results if r.frame.photo] == [s.text for s in shots]
+    (camera,) = [r for r in results if not r.frame.photo]
+    # the camera frame was looked at at the camera size: the boxes of a detector that knows no other
+    camera_size = DetectorConfig().imgsz
+    only_camera_size = PlateDetector(DetectorConfig(photo_imgsz=camera_size))
+    image = cv2.imdecode(np.frombuffer(camera_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert [r.bbox for r in camera.reads] == [b.bbox for b in only_camera_size.detect_batch([image], photos=True)[0]]

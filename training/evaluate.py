@@ -142,8 +142,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
     photos = split(load(root))[1]
     references = eval_boxes(boxes_path)
     images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
-    # single photos: the size POST /detect and python -m detector look at them with
-    found_boxes = {name: detector.detect_batch([image], config.detector.photo_imgsz)[0] for name, image in images.items()}
+    found_boxes = {name: detector.detect_batch([image], photos=True)[0] for name, image in images.items()}
 
     def keys(photo) -> tuple[str, ...]:
         return photo.group, "two_row" if photo.two_row else "one_row", "all"
