@@ -171,3 +171,21 @@ def test_an_onnx_export_is_a_drop_in_detector(tmp_path, detector):
     (box,) = [b for b in onnx_detector.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
     (same,) = [b for b in detector.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
     assert iou(box.bbox, same.bbox) > 0.9
+
+
+def test_int8_quantization_finds_the_plates_the_float_model_finds(tmp_path):
+    import onnx
+
+    from training import quantize_detector
+
+    out = tmp_path / "int8.onnx"
+    quantize_detector.main(["--scenes", "8", "--photos", "0", "--out", str(out)])
+    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # the convolutions run in 8 bits
+    exact = PlateDetector(DetectorConfig(weights=ROOT / "models" / "plate_yolov8n.onnx"))
+    quantized = PlateDetector(DetectorConfig(weights=out))
+    for seed in ("test-int8-a", "test-int8-b", "test-int8-c"):
+        shot = clear_shot(seed)
+        (box,) = [b for b in quantized.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+        (same,) = [b for b in exact.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+        assert iou(box.bbox, same.bbox) > 0.9

