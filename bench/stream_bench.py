@@ -175,9 +175,12 @@ def stream(url: str, pid: int | None, cameras: int, fps: float, duration: float)
 def summarise(per_camera: list[dict], samples: list[dict], before: dict, after: dict, duration: float) -> dict:
     latencies = [v for c in per_camera for v in c["latencies"]]
     offered, processed = sum(c["offered"] for c in per_camera), sum(c["processed"] for c in per_camera)
-    health_ms = [s["health_ms"] for s in samples if s["health_ms"] is not None]
     # warm-up: the first WARM_UP_S after the first processed frame (ONNX Runtime arenas, caches growing)
     first = next((s["t"] for s in samples if (s.get("frames") or 0) > before.get("frames", 0)), 0.0)
+    # /health while streaming, from the first processed frame to the last: before that the camera
+    # processes are starting (rendering their scenes), which loads the machine, not the server
+    last = min((s["t"] for s in samples if (s.get("frames") or 0) >= after.get("frames", 0)), default=float("inf"))
+    health_ms = [s["health_ms"] for s in samples if s["health_ms"] is not None and first <= s["t"] <= last]
     warm = [s["rss_mb"] for s in samples if s["rss_mb"] is not None and s["t"] >= first + WARM_UP_S] or [None]
     frames_done = after.get("frames", 0) - before.get("frames", 0)
     ocr_calls = after.get("ocr_calls", 0) - before.get("ocr_calls", 0)

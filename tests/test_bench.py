@@ -17,3 +17,15 @@ def test_stream_bench_short_mode_reports(tmp_path):
     assert ours["latency_ms"]["p50"] is not None and ours["samples"]
     assert (tmp_path / report_path.name.replace(".json", ".png")).stat().st_size > 1000
     assert "p95" in proc.stdout
+
+
+def test_health_latency_counts_only_while_the_cameras_stream():
+    from bench.stream_bench import summarise
+
+    camera = {"camera": "c0", "offered": 4, "processed": 4, "correct": 4, "latencies": [10.0] * 4,
+              "stages_ms": {}, "errors": {}}
+    # t=1: the camera processes are still starting; frames flow from t=2 to t=4; t=5: all done
+    samples = [{"t": float(t), "health_ms": ms, "rss_mb": 900.0, "frames": frames}
+               for t, ms, frames in [(1, 600.0, 0), (2, 5.0, 1), (3, 7.0, 3), (4, 6.0, 4), (5, 400.0, 4)]]
+    report = summarise([camera], samples, before={"frames": 0}, after={"frames": 4}, duration=4.0)
+    assert report["health_ms"]["max"] == 7.0 and report["health_ms"]["p50"] == 6.0
