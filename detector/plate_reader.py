@@ -9,12 +9,14 @@ from __future__ import annotations
 import warnings
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import easyocr.easyocr
 import numpy as np
 
 from detector.config import ReaderConfig, resolve
+from detector.crops import plate_crops
 from detector.errors import ModelLoadError
 from detector.plate_format import normalise_rows
 from detector.results import PlateText
@@ -55,6 +57,11 @@ def weights_path(config: ReaderConfig) -> Path:
     return weights
 
 
+def most_convincing(reads: list[PlateText]) -> PlateText:
+    """Of several reads of one plate: one that fits a plate format over one that does not, then the most confident."""
+    return max(reads, key=lambda t: (t.valid, t.confidence))
+
+
 class PlateReader:
     """Reads the text of plate crops with an EasyOCR recogniser loaded from local files only."""
 
@@ -74,6 +81,11 @@ class PlateReader:
             raise
         except Exception as exc:
             raise ModelLoadError(f"reader weights could not be loaded: {weights} ({type(exc).__name__}: {exc})") from exc
+
+    def read_box(self, image: np.ndarray, box: Sequence[int], crops: int = 1) -> PlateText:
+        """The text of the plate in box (x1, y1, x2, y2) of image, read from `crops` crops of it
+        (detector.crops), the most convincing read of them."""
+        return most_convincing([self.read(crop) for crop in plate_crops(image, box, crops)])
 
     def read(self, crop: np.ndarray) -> PlateText:
         """The plate text in a BGR (or grey) crop of one plate."""

@@ -14,7 +14,9 @@ import pytest
 from detector import ModelLoadError, PersistentDetector, VisionConfig
 from detector.config import DetectorConfig, ReaderConfig
 from detector.plate_detector import PlateDetector
-from detector.plate_reader import PlateReader
+from detector.crops import plate_crops
+from detector.plate_reader import PlateReader, most_convincing
+from detector.results import PlateText
 from tests.conftest import ROOT, clear_shot, iou
 
 
@@ -56,7 +58,9 @@ def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_o
     (box,) = [b for b in detector.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
     x1, y1, x2, y2 = box.bbox
     crop = shot.scene.image[y1:y2, x1:x2]
-    assert detector.read(shot.scene.image, box, photo=True) == detector.photo_reader.read(crop)
+    # a photo's plate is read from reader.photo_crops crops, the most convincing read of them wins
+    photo_reads = [detector.photo_reader.read(c) for c in plate_crops(shot.scene.image, box.bbox, 4)]
+    assert detector.read(shot.scene.image, box, photo=True) == most_convincing(photo_reads)
     assert detector.read(shot.scene.image, box) == detector.reader.read(crop)
     assert detector.detect(shot.scene.image, photo=True)[0].text == shot.text
 
@@ -189,3 +193,18 @@ def test_int8_quantization_finds_the_plates_the_float_model_finds(tmp_path):
         (box,) = [b for b in quantized.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
         (same,) = [b for b in exact.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
         assert iou(box.bbox, same.bbox) > 0.9
+
+
+def test_a_plate_is_cut_as_found_enlarged_tighter_and_wider_within_the_image():
+    image = np.zeros((100, 200, 3), np.uint8)
+    shapes = [c.shape[:2] for c in plate_crops(image, (50, 40, 150, 65), 4)]
+    assert shapes == [(25, 100), (50, 200), (25 - 2, 100 - 6), (25 + 4, 100 + 12)]
+    assert [c.shape[:2] for c in plate_crops(image, (50, 40, 150, 65))] == [(25, 100)]
+    assert plate_crops(image, (0, 0, 200, 30), 4)[3].shape[:2] == (32, 200)  # wider, but not past the edges
+
+
+def test_the_most_convincing_read_fits_a_plate_format_then_is_most_confident():
+    unsure, sure = PlateText("51F-123.45", "", 0.41, True, 1), PlateText("51F-123.46", "", 0.62, True, 1)
+    invalid = PlateText("5IF-1234567", "", 0.97, False, 1)
+    assert most_convincing([invalid, unsure]) == unsure
+    assert most_convincing([unsure, invalid, sure]) == sure

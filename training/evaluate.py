@@ -123,8 +123,8 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
 def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path: Path) -> dict:
     """The real evaluation split (training/real_data.py): captions, and reference boxes for most photos.
 
-    The photos are looked at as single photos are (detector.photo_imgsz; by default read by
-    reader.photo_network). Detector: recall of the reference box (IoU >= 0.5) over the photos
+    The photos are looked at as single photos are (detector.photo_imgsz, reader.photo_crops
+    crops of each box; by default read by reader.photo_network). Detector: recall of the reference box (IoU >= 0.5) over the photos
     that have one (training/real_eval_boxes.json), judged without any reader. Per reader:
     "found" counts the captioned plate when some detected box reads at least half its characters
     right (for every photo, with or without a reference box); exact and chars use that box's
@@ -159,17 +159,18 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
                     "detector": {"weights": str(config.detector.weights), "imgsz": config.detector.photo_imgsz,
                                  "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
                     "readers": {}}
+    crops = config.reader.photo_crops
     for name in readers:
         reader = PlateReader(reader_config(config.reader, name))
         groups: dict[str, dict] = {}
         confusions: Counter = Counter()
         for photo in photos:
             image, truth = images[photo.path.name], alnum(photo.text)
-            reads = [reader.read(image[b.y1:b.y2, b.x1:b.x2]).text for b in found_boxes[photo.path.name]]
+            reads = [reader.read_box(image, b.bbox, crops).text for b in found_boxes[photo.path.name]]
             best = max(reads, key=lambda r: char_accuracy(r, photo.text), default="")
             chars = char_accuracy(best, photo.text)
             ref = references.get(photo.path.name)
-            box_read = None if ref is None else reader.read(image[ref[1]:ref[3], ref[0]:ref[2]]).text
+            box_read = None if ref is None else reader.read_box(image, ref, crops).text
             for key in keys(photo):
                 g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0})
                 g["photos"] += 1
