@@ -27,8 +27,8 @@ def plate_crops(image: np.ndarray, box: Sequence[int], count: int = 1) -> list[n
         return image[max(0, y1 - dy):min(height, y2 + dy), max(0, x1 - dx):min(width, x2 + dx)]
 
     crops = [cut(0, 0)]
-    if count > 1 and w > 0 and h > 0:
-        crops.append(cv2.resize(crops[0], (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC))
+    if count > 1 and crops[0].size:
+        crops.append(cv2.resize(crops[0], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
     if count > 2:
         crops.append(cut(-int(w * 0.03), -int(h * 0.04)))
     if count > 3:

@@ -201,6 +201,7 @@ def test_a_plate_is_cut_as_found_enlarged_tighter_and_wider_within_the_image():
     assert shapes == [(25, 100), (50, 200), (25 - 2, 100 - 6), (25 + 4, 100 + 12)]
     assert [c.shape[:2] for c in plate_crops(image, (50, 40, 150, 65))] == [(25, 100)]
     assert plate_crops(image, (0, 0, 200, 30), 4)[3].shape[:2] == (32, 200)  # wider, but not past the edges
+    assert all(c.size == 0 for c in plate_crops(image, (300, 300, 320, 310), 4))  # off the image: empty, no error
 
 
 def test_the_most_convincing_read_fits_a_plate_format_then_is_most_confident():

@@ -124,8 +124,9 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
     """The real evaluation split (training/real_data.py): captions, and reference boxes for most photos.
 
     The photos are looked at as single photos are (detector.photo_imgsz, reader.photo_crops
-    crops of each box; by default read by reader.photo_network). Detector: recall of the reference box (IoU >= 0.5) over the photos
-    that have one (training/real_eval_boxes.json), judged without any reader. Per reader:
+    crops of each box; by default read by reader.photo_network). Detector: recall of the
+    reference box (IoU >= 0.5) over the photos that have one (training/real_eval_boxes.json),
+    judged without any reader. Per reader:
     "found" counts the captioned plate when some detected box reads at least half its characters
     right (for every photo, with or without a reference box); exact and chars use that box's
     read (the whole pipeline); "box exact" reads the reference box itself (the reader alone).
