@@ -51,12 +51,14 @@ class PersistentDetector:
     def check_files(config: VisionConfig) -> None:
         """Fail fast (ModelLoadError naming the file) before a slow load in the background."""
         plate_detector.weights_path(config.detector)
+        plate_detector.weights_path(config.detector, photos=True)
         plate_reader.weights_path(config.reader)
         plate_reader.weights_path(config.reader.for_photos())
 
     @property
     def models(self) -> dict[str, str]:
-        return {"detector": str(self.detector.path), "reader": self.config.reader.network,
+        return {"detector": str(self.detector.path), "photo_detector": str(self.detector.photo_path),
+                "reader": self.config.reader.network,
                 "photo_reader": self.photo_reader.config.network, "device": self.detector.device}
 
     def locate_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:

@@ -24,59 +24,71 @@ def pick_device(device: str) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-def weights_path(config: DetectorConfig) -> Path:
-    """The weights file, checked to exist (ModelLoadError naming it otherwise)."""
-    path = resolve(config.weights)
+def weights_path(config: DetectorConfig, photos: bool = False) -> Path:
+    """The weights file of camera frames (or of single photos), checked to exist (ModelLoadError naming it otherwise)."""
+    path = resolve(config.photo_weights if photos and config.photo_weights else config.weights)
     if not path.is_file():
+        key = "detector.photo_weights" if photos and config.photo_weights else "detector.weights"
         raise ModelLoadError(
-            f"plate detector weights not found: {path}. Set detector.weights in config.yaml to a YOLO "
+            f"plate detector weights not found: {path}. Set {key} in config.yaml to a YOLO "
             ".pt/.onnx file, or rebuild the default with: python -m training.train_detector")
     return path
 
 
 class PlateDetector:
-    """Finds plate boxes in BGR images, several images per call."""
+    """Finds plate boxes in BGR images, several images per call: camera frames with detector.weights,
+    single photos with detector.photo_weights (the same model when that is not set)."""
 
     def __init__(self, config: DetectorConfig):
-        from ultralytics import YOLO
+        import ultralytics  # noqa: F401  (importing it sets its logger's level: quieten it after)
 
         # Ultralytics logs loading chatter to stdout, where the CLI prints its JSON lines
         logging.getLogger("ultralytics").setLevel(logging.WARNING)
         self.config = config
         self.path = weights_path(config)
+        self.photo_path = weights_path(config, photos=True)
         self.device = pick_device(config.device)
+        self.model = self._load(self.path, config.imgsz)
+        self.photo_model = self.model if self.photo_path == self.path else self._load(self.photo_path, config.photo_imgsz)
+
+    def _load(self, path: Path, imgsz: int):
+        from ultralytics import YOLO
+
         try:
-            self.model = YOLO(str(self.path), task="detect")
-            self.detect_batch([np.zeros((64, 64, 3), np.uint8)])  # load fully now, not on the first frame
+            model = YOLO(str(path), task="detect")
+            # load fully now, not on the first frame
+            model.predict([np.zeros((64, 64, 3), np.uint8)], imgsz=imgsz, device=self.device, verbose=False)
         except Exception as exc:  # a truncated or foreign file fails in many ways
             raise ModelLoadError(
-                f"plate detector weights could not be loaded: {self.path} ({type(exc).__name__}: {exc}). "
+                f"plate detector weights could not be loaded: {path} ({type(exc).__name__}: {exc}). "
                 "Replace the file with a YOLO detection model (.pt or .onnx).") from exc
-        if self.path.suffix == ".onnx" and self.device == "cpu" and config.onnx_threads:
-            self._reopen_onnx_session(config.onnx_threads)
+        if path.suffix == ".onnx" and self.device == "cpu" and self.config.onnx_threads:
+            self._reopen_onnx_session(model, path, self.config.onnx_threads)
+        return model
 
-    def _reopen_onnx_session(self, threads: int) -> None:
+    @staticmethod
+    def _reopen_onnx_session(model, path: Path, threads: int) -> None:
         """Ultralytics opens ONNX Runtime with a spinning thread per core, which burns the core the
         event loop and the reader need: reopen the session with `threads` threads that sleep when idle."""
         import onnxruntime
 
-        backend = getattr(self.model.predictor.model, "backend", None)
+        backend = getattr(model.predictor.model, "backend", None)
         if not isinstance(getattr(backend, "session", None), onnxruntime.InferenceSession):
             logging.getLogger(__name__).warning("detector.onnx_threads not applied: unknown Ultralytics ONNX backend")
             return
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        backend.session = onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        backend.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def detect_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:
         """Plate boxes in each image; `photos`: single photos, looked at in more detail
-        (detector.photo_imgsz) than camera frames (detector.imgsz)."""
+        (detector.photo_imgsz, detector.photo_weights) than camera frames (detector.imgsz)."""
         if not images:
             return []
-        imgsz = self.config.photo_imgsz if photos else self.config.imgsz
-        results = self.model.predict(images, imgsz=imgsz, conf=self.config.confidence, iou=self.config.iou,
-                                     max_det=self.config.max_plates, device=self.device, verbose=False)
+        model, imgsz = (self.photo_model, self.config.photo_imgsz) if photos else (self.model, self.config.imgsz)
+        results = model.predict(images, imgsz=imgsz, conf=self.config.confidence, iou=self.config.iou,
+                                max_det=self.config.max_plates, device=self.device, verbose=False)
         out = []
         for result in results:
             boxes = result.boxes

@@ -38,6 +38,7 @@ def test_shipped_config_is_valid_and_documented():
     ({"detector": {"onnx_threads": -1}}, "detector.onnx_threads"),
     ({"reader": {"photo_network": "../elsewhere"}}, "reader.photo_network"),
     ({"detector": {"weights": "model.bin"}}, "detector.weights"),
+    ({"detector": {"photo_weights": "model.bin"}}, "detector.photo_weights"),
     ({"detector": {"confidence": 2}}, "detector.confidence"),
     ({"detector": {"device": "tpu"}}, "detector.device"),
     ({"reader": {"min_confidence": "high"}}, "reader.min_confidence"),

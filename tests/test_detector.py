@@ -79,6 +79,23 @@ def test_onnx_detector_runs_on_the_configured_threads_without_spinning():
     assert any(iou(b.bbox, shot.box) >= 0.5 for b in detector.detect_batch([shot.scene.image])[0])
 
 
+def test_single_photos_are_found_by_the_photo_detector_camera_frames_by_the_camera_one(detector):
+    plates = detector.detector
+    assert (plates.path.name, plates.photo_path.name) == ("plate_yolov8n_int8.onnx", "plate_yolov8n_photos_int8.onnx")
+    photo_only = PlateDetector(DetectorConfig(weights=plates.photo_path, photo_weights=None, imgsz=480, photo_imgsz=480))
+    camera_only = PlateDetector(DetectorConfig(photo_weights=None))
+    image = clear_shot("test-photo-detector").scene.image
+    assert detector.locate_batch([image], photos=True) == photo_only.detect_batch([image])
+    assert detector.locate_batch([image]) == camera_only.detect_batch([image])
+
+
+def test_missing_photo_detector_weights_are_named(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"gone.onnx\. Set detector.photo_weights"):
+        PersistentDetector.check_files(VisionConfig(detector=DetectorConfig(photo_weights=tmp_path / "gone.onnx")))
+    with pytest.raises(ModelLoadError, match="gone.onnx"):
+        PlateDetector(DetectorConfig(photo_weights=tmp_path / "gone.onnx"))
+
+
 def test_missing_detector_weights_fail_at_load_naming_the_file(tmp_path):
     with pytest.raises(ModelLoadError, match="nothing.pt"):
         PlateDetector(DetectorConfig(weights=tmp_path / "nothing.pt"))

@@ -68,8 +68,9 @@ def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
     results = worker.process([frame("cam", camera_jpeg)] + photos)  # one batch, both kinds
     assert [r.reads[0].text for r in results if r.frame.photo] == [s.text for s in shots]
     (camera,) = [r for r in results if not r.frame.photo]
-    # the camera frame was looked at at the camera size: the boxes of a detector that knows no other
+    # the camera frame was looked at at the camera size by the camera model: the boxes of a
+    # detector that knows no other size and no other model
     camera_size = DetectorConfig().imgsz
-    only_camera_size = PlateDetector(DetectorConfig(photo_imgsz=camera_size))
+    only_camera_size = PlateDetector(DetectorConfig(photo_imgsz=camera_size, photo_weights=None))
     image = cv2.imdecode(np.frombuffer(camera_jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert [r.bbox for r in camera.reads] == [b.bbox for b in only_camera_size.detect_batch([image], photos=True)[0]]
