@@ -26,11 +26,11 @@ def pick_device(device: str) -> str:
 
 def weights_path(config: DetectorConfig, photos: bool = False) -> Path:
     """The weights file of camera frames (or of single photos), checked to exist (ModelLoadError naming it otherwise)."""
-    path = resolve(config.photo_weights if photos and config.photo_weights else config.weights)
+    key = "photo_weights" if photos and config.photo_weights else "weights"
+    path = resolve(getattr(config, key))
     if not path.is_file():
-        key = "detector.photo_weights" if photos and config.photo_weights else "detector.weights"
         raise ModelLoadError(
-            f"plate detector weights not found: {path}. Set {key} in config.yaml to a YOLO "
+            f"plate detector weights not found: {path}. Set detector.{key} in config.yaml to a YOLO "
             ".pt/.onnx file, or rebuild the default with: python -m training.train_detector")
     return path
 
