@@ -67,9 +67,7 @@ class PersistentDetector:
 
     def read(self, image: np.ndarray, box: PlateBox, photo: bool = False) -> PlateText:
         """The text of one plate box of an image (a camera frame, or a single photo)."""
-        if photo:
-            return self.photo_reader.read_box(image, box.bbox, self.config.reader.photo_crops)
-        return self.reader.read_box(image, box.bbox)
+        return (self.photo_reader if photo else self.reader).read_box(image, box.bbox, photo)
 
     def detect_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateRead]]:
         return [[PlateRead.of(box, self.read(image, box, photos)) for box in boxes]

@@ -160,18 +160,17 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
                     "detector": {"weights": str(config.detector.weights), "imgsz": config.detector.photo_imgsz,
                                  "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
                     "readers": {}}
-    crops = config.reader.photo_crops
     for name in readers:
         reader = PlateReader(reader_config(config.reader, name))
         groups: dict[str, dict] = {}
         confusions: Counter = Counter()
         for photo in photos:
             image, truth = images[photo.path.name], alnum(photo.text)
-            reads = [reader.read_box(image, b.bbox, crops).text for b in found_boxes[photo.path.name]]
+            reads = [reader.read_box(image, b.bbox, photo=True).text for b in found_boxes[photo.path.name]]
             best = max(reads, key=lambda r: char_accuracy(r, photo.text), default="")
             chars = char_accuracy(best, photo.text)
             ref = references.get(photo.path.name)
-            box_read = None if ref is None else reader.read_box(image, ref, crops).text
+            box_read = None if ref is None else reader.read_box(image, ref, photo=True).text
             for key in keys(photo):
                 g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0})
                 g["photos"] += 1
