@@ -10,6 +10,7 @@ whether the result is a real plate:
                        60-AA / 499.10        -> 60-AA 499.10
                        60-MD1 / 011.61       -> 60-MD1 011.61   (MĐ electric, Đ written D)
     military (red)     KP-47-90
+    two-row military   QH / 54-54            -> QH-54-54
 
 Texts are compared on A-Z0-9 only, so Đ is written D.
 """
@@ -103,8 +104,8 @@ class _Layout:
 
     @property
     def top_len(self) -> int:
-        """Characters on the top row when the plate has two rows."""
-        return 2 + len(self.series)
+        """Characters on the top row when the plate has two rows (a square military plate: its letters)."""
+        return (0 if self.kind == "military" else 2) + len(self.series)
 
 
 _CAR = [_Layout("L", 5, "car"), _Layout("L", 4, "car"), _Layout("LL", 5, "car"), _Layout("LL", 4, "car")]
@@ -132,7 +133,7 @@ def normalise_rows(rows: list[str]) -> FormattedPlate:
         return FormattedPlate("", False, "unknown")
     joined = "".join(cleaned)
     # one row is a car (or military) plate; two rows fix where the series ends
-    layouts = _CAR + _MILITARY + _MOTO if len(cleaned) == 1 else _MOTO + _CAR
+    layouts = _CAR + _MILITARY + _MOTO if len(cleaned) == 1 else _MOTO + _CAR + _MILITARY
     best: tuple[int, int, FormattedPlate] | None = None
     for order, layout in enumerate(layouts):
         if len(cleaned) == 2 and len(cleaned[0]) != layout.top_len:
