@@ -132,6 +132,8 @@ class ReaderConfig:
     # single photos: each plate is read from this many crops of its box (detector/crops.py) and the
     # valid, most confident read wins; 4 reads 0.68 -> 0.73 of the real evaluation boxes exactly
     photo_crops: int = 4
+    # turn each crop level before reading it (detector/crops.py): plates photographed at an angle
+    level: bool = True
 
     def validate(self) -> None:
         for name in ("network", "photo_network"):

@@ -83,9 +83,9 @@ class PlateReader:
             raise ModelLoadError(f"reader weights could not be loaded: {weights} ({type(exc).__name__}: {exc})") from exc
 
     def read_box(self, image: np.ndarray, box: Sequence[int], photo: bool = False) -> PlateText:
-        """The text of the plate in box (x1, y1, x2, y2) of image; in a single photo (`photo`), the
-        most convincing read of reader.photo_crops crops of it (detector.crops)."""
-        crops = plate_crops(image, box, self.config.photo_crops if photo else 1)
+        """The text of the plate in box (x1, y1, x2, y2) of image, its crop levelled (reader.level); in a
+        single photo (`photo`), the most convincing read of reader.photo_crops crops of it (detector.crops)."""
+        crops = plate_crops(image, box, self.config.photo_crops if photo else 1, self.config.level)
         return most_convincing([self.read(crop) for crop in crops])
 
     def read(self, crop: np.ndarray) -> PlateText:

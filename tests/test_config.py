@@ -44,6 +44,7 @@ def test_shipped_config_is_valid_and_documented():
     ({"reader": {"min_confidence": "high"}}, "reader.min_confidence"),
     ({"reader": {"photo_crops": 0}}, "reader.photo_crops"),
     ({"reader": {"photo_crops": 5}}, "reader.photo_crops"),
+    ({"reader": {"level": "yes"}}, "reader.level"),
     ({"cameras": {}}, "unknown section"),
 ])
 def test_wrong_values_name_the_key(tmp_path, data, message):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -14,10 +15,11 @@ import pytest
 from detector import ModelLoadError, PersistentDetector, VisionConfig
 from detector.config import DetectorConfig, ReaderConfig
 from detector.plate_detector import PlateDetector
-from detector.crops import plate_crops
+from detector.crops import level_angle, plate_crops, straighten
 from detector.plate_reader import PlateReader, most_convincing
 from detector.results import PlateText
 from tests.conftest import ROOT, clear_shot, iou
+from training.synth import random_plate, render_plate
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_o
     # a photo's plate is read from reader.photo_crops crops, the most convincing read of them wins
     photo_reads = [detector.photo_reader.read(c) for c in plate_crops(shot.scene.image, box.bbox, 4)]
     assert detector.read(shot.scene.image, box, photo=True) == most_convincing(photo_reads)
-    assert detector.read(shot.scene.image, box) == detector.reader.read(crop)
+    assert detector.read(shot.scene.image, box) == detector.reader.read(straighten(crop))
     assert detector.detect(shot.scene.image, photo=True)[0].text == shot.text
 
 
@@ -219,6 +221,43 @@ def test_a_plate_is_cut_as_found_enlarged_tighter_and_wider_within_the_image():
     assert [c.shape[:2] for c in plate_crops(image, (50, 40, 150, 65))] == [(25, 100)]
     assert plate_crops(image, (0, 0, 200, 30), 4)[3].shape[:2] == (32, 200)  # wider, but not past the edges
     assert all(c.size == 0 for c in plate_crops(image, (300, 300, 320, 310), 4))  # off the image: empty, no error
+
+
+def tilted_plate(seed: str, layout: str, tilt: float) -> tuple[np.ndarray, str]:
+    """A rendered plate on a grey surround turned `tilt` degrees counter-clockwise, cut as a detector box would."""
+    rng = random.Random(seed)
+    spec = random_plate(rng, layout)
+    plate = render_plate(spec, rng, 60)
+    h, w = plate.shape[:2]
+    canvas = np.full((h + 40, w + 40, 3), 90, np.uint8)
+    canvas[20:20 + h, 20:20 + w] = plate
+    turn = cv2.getRotationMatrix2D(((w + 40) / 2, (h + 40) / 2), tilt, 1)
+    return cv2.warpAffine(canvas, turn, (w + 40, h + 40), borderMode=cv2.BORDER_REPLICATE)[14:h + 26, 14:w + 26], spec.text
+
+
+@pytest.mark.parametrize("layout", ["one_row", "two_row_car", "motorbike"])
+def test_a_plate_seen_at_an_angle_is_turned_level_and_a_level_one_is_left_alone(layout):
+    for tilt in (-12, -7, 5, 10):
+        crop, _ = tilted_plate(f"test-level-{layout}-{tilt}", layout, tilt)
+        assert abs(level_angle(crop) + tilt) <= 1.5, f"{layout} turned {tilt} degrees"
+        assert abs(level_angle(straighten(crop))) <= 1.5
+    level, _ = tilted_plate(f"test-level-{layout}", layout, 0)
+    assert level_angle(level) == 0.0 and straighten(level) is level
+    assert straighten(np.zeros((3, 40, 3), np.uint8)).shape == (3, 40, 3)  # too small to judge: as it is
+
+
+def test_crops_are_levelled_unless_the_reader_is_told_not_to(detector):
+    crop, text = tilted_plate("test-level-read", "one_row", 9)
+    image = np.full((200, 400, 3), 90, np.uint8)
+    image[50:50 + crop.shape[0], 60:60 + crop.shape[1]] = crop
+    box = (60, 50, 60 + crop.shape[1], 50 + crop.shape[0])
+    (levelled,) = plate_crops(image, box)
+    (as_cut,) = plate_crops(image, box, level=False)
+    assert np.array_equal(as_cut, crop) and np.array_equal(levelled, straighten(crop))
+    assert not np.array_equal(levelled, crop)  # turned
+    assert detector.reader.read_box(image, box) == detector.reader.read(levelled)
+    unlevelled = PlateReader(ReaderConfig(level=False))
+    assert unlevelled.read_box(image, box) == unlevelled.read(crop)
 
 
 def test_the_most_convincing_read_fits_a_plate_format_then_is_most_confident():
