@@ -20,10 +20,11 @@ import itertools
 import re
 from dataclasses import dataclass
 
-# Province / city codes in use (Circular 24/2023 annex), 80 = central agencies.
+# Province / city codes in use (Circular 24/2023 annex; 39 Dong Nai and 41 Ho Chi Minh City are the
+# newest), 80 = central agencies.
 PROVINCE_CODES = frozenset(
     {11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33,
-     34, 35, 36, 37, 38, 40, 43, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61,
+     34, 35, 36, 37, 38, 39, 40, 41, 43, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61,
      62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83,
      84, 85, 86, 88, 89, 90, 92, 93, 94, 95, 97, 98, 99}
 )

@@ -26,6 +26,8 @@ VALID = [
     ("51F/123.45", "51F-123.45"),
     ("99H 000.01", "99H-000.01"),
     ("11C-567.89", "11C-567.89"),
+    ("39-F3 1342", "39-F3 1342"),   # Dong Nai's newer code
+    ("41LD-012.34", "41LD-012.34"), # Ho Chi Minh City's newer code
 ]
 
 CORRECTED = [
