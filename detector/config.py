@@ -134,6 +134,9 @@ class ReaderConfig:
     photo_crops: int = 4
     # turn each crop level before reading it (detector/crops.py): plates photographed at an angle
     level: bool = True
+    # single photos: a crop shaped between one row and two (detector/rows.py AMBIGUOUS_ASPECT) is
+    # read both ways and the more convincing read wins (a read more for those crops)
+    photo_both_splits: bool = True
 
     def validate(self) -> None:
         for name in ("network", "photo_network"):

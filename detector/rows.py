@@ -20,6 +20,8 @@ GAP_RATIO_NARROW, NARROW_ASPECT, GAP_RATIO = 0.75, 2.5, 0.45
 # not both, and 348 synthetic ones: the old rule (always two rows below 2.5:1, 0.45 above) cut
 # 140 real ones wrongly (red military one-row plates at 2.1-2.5, most of all) and 1 synthetic;
 # this one 42 and 5.
+# Shapes where real crops of both kinds come: a single photo reads these both ways (other_split).
+AMBIGUOUS_ASPECT = (1.6, 3.6)
 
 
 def _edge_profile(grey: np.ndarray) -> np.ndarray:
@@ -29,17 +31,36 @@ def _edge_profile(grey: np.ndarray) -> np.ndarray:
     return np.convolve(dx, np.ones(k) / k, mode="same")
 
 
+def _two_rows(grey: np.ndarray, cut: int) -> list[tuple[int, int]]:
+    h = grey.shape[0]
+    pad = max(1, h // 25)  # a little overlap so a tilted row keeps its glyph tops and tails
+    return [(0, min(h, cut + pad)), (max(0, cut - pad), h)]
+
+
+def _gap(profile: np.ndarray) -> int:
+    """The quietest pixel row of the middle band: where two rows would be cut apart."""
+    lo, hi = int(len(profile) * 0.3), int(len(profile) * 0.7)
+    return lo + int(np.argmin(profile[lo:hi]))
+
+
 def split_rows(grey: np.ndarray) -> list[tuple[int, int]]:
     """(y_start, y_end) of each text row of a grey plate crop, top row first."""
     h, w = grey.shape[:2]
     if h < 8 or w / h >= ONE_ROW_MIN_ASPECT:
         return [(0, h)]
     profile = _edge_profile(grey)
-    lo, hi = int(h * 0.3), int(h * 0.7)
-    cut = lo + int(np.argmin(profile[lo:hi]))
+    cut = _gap(profile)
     rows_energy = (profile[: max(1, int(h * 0.45))].mean() + profile[int(h * 0.55):].mean()) / 2
     gap_ratio = GAP_RATIO_NARROW if w / h < NARROW_ASPECT else GAP_RATIO
     if w / h > TWO_ROW_MAX_ASPECT and profile[cut] > gap_ratio * rows_energy:
         return [(0, h)]
-    pad = max(1, h // 25)  # a little overlap so a tilted row keeps its glyph tops and tails
-    return [(0, min(h, cut + pad)), (max(0, cut - pad), h)]
+    return _two_rows(grey, cut)
+
+
+def other_split(grey: np.ndarray) -> list[tuple[int, int]] | None:
+    """The rows split_rows did not choose, for a crop whose shape could hold one row or two
+    (AMBIGUOUS_ASPECT: real boxes of either come padded, tilted or cut short); None otherwise."""
+    h, w = grey.shape[:2]
+    if h < 8 or not AMBIGUOUS_ASPECT[0] <= w / h <= AMBIGUOUS_ASPECT[1]:
+        return None
+    return _two_rows(grey, _gap(_edge_profile(grey))) if len(split_rows(grey)) == 1 else [(0, h)]

@@ -45,6 +45,7 @@ def test_shipped_config_is_valid_and_documented():
     ({"reader": {"photo_crops": 0}}, "reader.photo_crops"),
     ({"reader": {"photo_crops": 5}}, "reader.photo_crops"),
     ({"reader": {"level": "yes"}}, "reader.level"),
+    ({"reader": {"photo_both_splits": 1}}, "reader.photo_both_splits"),
     ({"cameras": {}}, "unknown section"),
 ])
 def test_wrong_values_name_the_key(tmp_path, data, message):

@@ -18,6 +18,7 @@ from detector.plate_detector import PlateDetector
 from detector.crops import level_angle, plate_crops, straighten
 from detector.plate_reader import PlateReader, most_convincing
 from detector.results import PlateText
+from detector.rows import other_split, split_rows
 from tests.conftest import ROOT, clear_shot, iou
 from training.synth import random_plate, render_plate
 
@@ -61,7 +62,7 @@ def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_o
     x1, y1, x2, y2 = box.bbox
     crop = shot.scene.image[y1:y2, x1:x2]
     # a photo's plate is read from reader.photo_crops crops, the most convincing read of them wins
-    photo_reads = [detector.photo_reader.read(c) for c in plate_crops(shot.scene.image, box.bbox, 4)]
+    photo_reads = [detector.photo_reader.read(c, both_splits=True) for c in plate_crops(shot.scene.image, box.bbox, 4)]
     assert detector.read(shot.scene.image, box, photo=True) == most_convincing(photo_reads)
     assert detector.read(shot.scene.image, box) == detector.reader.read(straighten(crop))
     assert detector.detect(shot.scene.image, photo=True)[0].text == shot.text
@@ -258,6 +259,20 @@ def test_crops_are_levelled_unless_the_reader_is_told_not_to(detector):
     assert detector.reader.read_box(image, box) == detector.reader.read(levelled)
     unlevelled = PlateReader(ReaderConfig(level=False))
     assert unlevelled.read_box(image, box) == unlevelled.read(crop)
+
+
+def test_a_photo_crop_shaped_between_one_row_and_two_is_read_both_ways(detector):
+    reader = detector.photo_reader
+    crop, text = tilted_plate("test-both-splits", "one_row", 0)
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    # a one-row plate as narrow as a two-row one (a short red plate, a box padded at top and bottom)
+    squeezed = cv2.resize(grey, (round(grey.shape[0] * 1.8), grey.shape[0]))
+    splits = [split_rows(squeezed), other_split(squeezed)]
+    assert [len(s) for s in splits] == [2, 1]
+    one_way, other_way = (reader.read_rows(squeezed, rows) for rows in splits)
+    assert reader.read(squeezed) == one_way and one_way.text != text  # cut in two, misread
+    assert reader.read(squeezed, both_splits=True) == most_convincing([one_way, other_way])
+    assert reader.read(squeezed, both_splits=True).text == text  # read as the one row it is
 
 
 def test_the_most_convincing_read_fits_a_plate_format_then_is_most_confident():

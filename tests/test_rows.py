@@ -4,7 +4,7 @@ import random
 import cv2
 import pytest
 
-from detector.rows import split_rows
+from detector.rows import other_split, split_rows
 from training.synth import plate_sample, random_plate
 
 
@@ -37,3 +37,18 @@ def test_narrow_one_row_plates_stay_one_row():
         h = grey.shape[0]
         right += len(split_rows(cv2.resize(grey, (round(h * rng.uniform(2.1, 2.5)), h)))) == 1
     assert right >= 38
+
+
+def test_a_crop_that_could_hold_one_row_or_two_has_the_other_split_too():
+    rng = random.Random("test-rows-other")
+    one, _ = plate_sample(rng, random_plate(rng, "one_row"))
+    grey = cv2.cvtColor(one, cv2.COLOR_BGR2GRAY)
+    h = grey.shape[0]
+    assert other_split(cv2.resize(grey, (h * 5, h))) is None  # wide: one row, no doubt
+    assert other_split(cv2.resize(grey, (round(h * 1.2), h))) is None  # square: two rows, no doubt
+    for aspect in (1.7, 2.3, 3.0, 3.5):
+        crop = cv2.resize(grey, (round(h * aspect), h))
+        chosen, other = split_rows(crop), other_split(crop)
+        assert {len(chosen), len(other)} == {1, 2}
+        rows = chosen if len(chosen) == 2 else other
+        assert rows[0][0] == 0 and rows[1][1] == h and rows[0][0] < rows[1][0] < rows[0][1] < rows[1][1]
