@@ -134,8 +134,8 @@ class ReaderConfig:
     photo_crops: int = 4
     # turn each crop level before reading it (detector/crops.py): plates photographed at an angle
     level: bool = True
-    # single photos: a crop shaped between one row and two (detector/rows.py AMBIGUOUS_ASPECT) is
-    # read both ways and the more convincing read wins (a read more for those crops)
+    # single photos: a crop shaped between one row and two (detector/rows.py AMBIGUOUS_ASPECT) whose
+    # read fits no plate format is read the other way too; the more convincing read wins
     photo_both_splits: bool = True
 
     def validate(self) -> None:

@@ -3,7 +3,8 @@
 The crop is split into rows (detector.rows) and each row is fed to EasyOCR's
 `Reader.recognize` as a horizontal box; the rows are joined and normalised to the
 canonical Vietnamese form (detector.plate_format). A single photo's plate is read from
-several crops, and a crop whose shape could hold one row or two is read both ways.
+several crops, and a crop whose shape could hold one row or two is read the other way too
+when its first read fits no plate format.
 """
 from __future__ import annotations
 
@@ -86,18 +87,22 @@ class PlateReader:
     def read_box(self, image: np.ndarray, box: Sequence[int], photo: bool = False) -> PlateText:
         """The text of the plate in box (x1, y1, x2, y2) of image, its crop levelled (reader.level); in a
         single photo (`photo`), the most convincing read of reader.photo_crops crops of it (detector.crops),
-        each read both as one row and as two where its shape could hold either (reader.photo_both_splits)."""
+        each read the other way too (one row or two) where its first read fits no plate format and its shape
+        could hold either (reader.photo_both_splits)."""
         crops = plate_crops(image, box, self.config.photo_crops if photo else 1, self.config.level)
         return most_convincing([self.read(crop, both_splits=photo and self.config.photo_both_splits) for crop in crops])
 
     def read(self, crop: np.ndarray, both_splits: bool = False) -> PlateText:
         """The plate text in a BGR (or grey) crop of one plate, its rows cut by detector.rows; with
-        `both_splits`, the more convincing of that and the other cut where the crop's shape allows both."""
+        `both_splits`, a read that fits no plate format is read again with the other cut where the
+        crop's shape allows both, and the more convincing read wins."""
         grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         if grey.shape[0] < 4 or grey.shape[1] < 4:
             return PlateText("", "", 0.0, False, 1)
-        splits = [split_rows(grey)] + ([other] if both_splits and (other := other_split(grey)) else [])
-        return most_convincing([self.read_rows(grey, rows) for rows in splits])
+        first = self.read_rows(grey, split_rows(grey))
+        if first.valid or not both_splits or (other := other_split(grey)) is None:
+            return first
+        return most_convincing([first, self.read_rows(grey, other)])
 
     def read_rows(self, grey: np.ndarray, rows: list[tuple[int, int]]) -> PlateText:
         """The plate text of a grey crop read as these (y_start, y_end) rows."""

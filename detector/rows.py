@@ -20,7 +20,8 @@ GAP_RATIO_NARROW, NARROW_ASPECT, GAP_RATIO = 0.75, 2.5, 0.45
 # not both, and 348 synthetic ones: the old rule (always two rows below 2.5:1, 0.45 above) cut
 # 140 real ones wrongly (red military one-row plates at 2.1-2.5, most of all) and 1 synthetic;
 # this one 42 and 5.
-# Shapes where real crops of both kinds come: a single photo reads these both ways (other_split).
+# Shapes where real crops of both kinds come: a single photo's unreadable crop of such a shape is
+# read the other way too (other_split).
 AMBIGUOUS_ASPECT = (1.6, 3.6)
 
 
