@@ -69,13 +69,13 @@ def candidates(photo: RealPhoto, detectors: list[PlateDetector]) -> list[tuple[i
 
 
 def choose(photo: RealPhoto, boxes: list[tuple[int, int, int, int]], reader: PlateReader) -> Proposal:
-    """The box whose read is closest to the caption. Both polarities are read: white-on-red
-    and white-on-blue plates are light text on dark, which a reader may not know yet."""
+    """The box whose read is closest to the caption, read as the server reads a camera frame's plate
+    (one crop, levelled). Both polarities are read: white-on-red and white-on-blue plates are light
+    text on dark, which a reader may not know yet."""
     image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
     best = Proposal(photo.path.name, photo.text, None, "", 0.0, ())
     for x1, y1, x2, y2 in boxes:
-        crop = image[y1:y2, x1:x2]
-        for read in (reader.read(crop).text, reader.read(255 - crop).text):
+        for read in (reader.read_box(image, (x1, y1, x2, y2)).text, reader.read_box(255 - image, (x1, y1, x2, y2)).text):
             score = char_accuracy(read, photo.text)
             if best.box is None or score > best.score:
                 best = replace(best, box=(x1, y1, x2, y2), read=read, score=round(score, 4))

@@ -29,6 +29,7 @@ import yaml
 from easyocr.recognition import AlignCollate
 from easyocr.utils import CTCLabelConverter, get_image_list
 
+from detector.crops import straighten
 from detector.plate_format import alnum
 from detector.rows import split_rows
 from training.real_data import REAL_DIR, caption_rows, trusted_boxes
@@ -85,6 +86,7 @@ def real_row_samples(boxes_json: Path, img_h: int, variants: int, root: Path) ->
             grey = image[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
             if grey.shape[0] < 8 or grey.shape[1] < 8:
                 continue
+            grey = straighten(grey)  # as the reader turns every crop level (reader.level)
             if v:  # and never sees the same light twice
                 grey = np.clip(grey * rng.uniform(0.6, 1.3) + rng.uniform(-40, 40), 0, 255).astype(np.uint8)
                 if rng.random() < 0.3:
