@@ -248,7 +248,7 @@ def test_a_plate_seen_at_an_angle_is_turned_level_and_a_level_one_is_left_alone(
 
 
 def test_crops_are_levelled_unless_the_reader_is_told_not_to(detector):
-    crop, text = tilted_plate("test-level-read", "one_row", 9)
+    crop, _ = tilted_plate("test-level-read", "one_row", 9)
     image = np.full((200, 400, 3), 90, np.uint8)
     image[50:50 + crop.shape[0], 60:60 + crop.shape[1]] = crop
     box = (60, 50, 60 + crop.shape[1], 50 + crop.shape[0])

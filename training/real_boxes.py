@@ -74,11 +74,11 @@ def choose(photo: RealPhoto, boxes: list[tuple[int, int, int, int]], reader: Pla
     text on dark, which a reader may not know yet."""
     image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
     best = Proposal(photo.path.name, photo.text, None, "", 0.0, ())
-    for x1, y1, x2, y2 in boxes:
-        for read in (reader.read_box(image, (x1, y1, x2, y2)).text, reader.read_box(255 - image, (x1, y1, x2, y2)).text):
+    for box in boxes:
+        for read in (reader.read_box(image, box).text, reader.read_box(255 - image, box).text):
             score = char_accuracy(read, photo.text)
             if best.box is None or score > best.score:
-                best = replace(best, box=(x1, y1, x2, y2), read=read, score=round(score, 4))
+                best = replace(best, box=tuple(box), read=read, score=round(score, 4))
     return replace(best, others=tuple(b for b in boxes if b != best.box))
 
 
