@@ -99,8 +99,9 @@ class PlateReader:
         grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         if grey.shape[0] < 4 or grey.shape[1] < 4:
             return PlateText("", "", 0.0, False, 1)
-        first = self.read_rows(grey, split_rows(grey))
-        if first.valid or not both_splits or (other := other_split(grey)) is None:
+        rows = split_rows(grey)
+        first = self.read_rows(grey, rows)
+        if first.valid or not both_splits or (other := other_split(grey, rows)) is None:
             return first
         return most_convincing([first, self.read_rows(grey, other)])
 

@@ -58,10 +58,10 @@ def split_rows(grey: np.ndarray) -> list[tuple[int, int]]:
     return _two_rows(grey, cut)
 
 
-def other_split(grey: np.ndarray) -> list[tuple[int, int]] | None:
-    """The rows split_rows did not choose, for a crop whose shape could hold one row or two
+def other_split(grey: np.ndarray, chosen: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+    """The rows split_rows did not choose (`chosen`), for a crop whose shape could hold one row or two
     (AMBIGUOUS_ASPECT: real boxes of either come padded, tilted or cut short); None otherwise."""
     h, w = grey.shape[:2]
     if h < 8 or not AMBIGUOUS_ASPECT[0] <= w / h <= AMBIGUOUS_ASPECT[1]:
         return None
-    return _two_rows(grey, _gap(_edge_profile(grey))) if len(split_rows(grey)) == 1 else [(0, h)]
+    return _two_rows(grey, _gap(_edge_profile(grey))) if len(chosen) == 1 else [(0, h)]

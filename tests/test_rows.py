@@ -44,11 +44,13 @@ def test_a_crop_that_could_hold_one_row_or_two_has_the_other_split_too():
     one, _ = plate_sample(rng, random_plate(rng, "one_row"))
     grey = cv2.cvtColor(one, cv2.COLOR_BGR2GRAY)
     h = grey.shape[0]
-    assert other_split(cv2.resize(grey, (h * 5, h))) is None  # wide: one row, no doubt
-    assert other_split(cv2.resize(grey, (round(h * 1.2), h))) is None  # square: two rows, no doubt
+    for aspect in (5, 1.2):  # wide: one row, square: two rows, no doubt
+        crop = cv2.resize(grey, (round(h * aspect), h))
+        assert other_split(crop, split_rows(crop)) is None
     for aspect in (1.7, 2.3, 3.0, 3.5):
         crop = cv2.resize(grey, (round(h * aspect), h))
-        chosen, other = split_rows(crop), other_split(crop)
+        chosen = split_rows(crop)
+        other = other_split(crop, chosen)
         assert {len(chosen), len(other)} == {1, 2}
         rows = chosen if len(chosen) == 2 else other
         assert rows[0][0] == 0 and rows[1][1] == h and rows[0][0] < rows[1][0] < rows[0][1] < rows[1][1]

@@ -21,7 +21,7 @@ from time import perf_counter
 
 from detector.boxes import iou
 from detector.config import DEFAULT_CONFIG, ReaderConfig, load_yaml, vision_config
-from detector.plate_detector import PlateDetector, weights_path
+from detector.plate_detector import PlateDetector
 from detector.plate_format import alnum
 from detector.plate_reader import PlateReader
 from training.datasets import EVAL_SEED, scene
@@ -157,7 +157,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
                 boxed.setdefault(key, [0, 0])[0] += 1
                 boxed[key][1] += hit
     report: dict = {"set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
-                    "detector": {"weights": str(weights_path(config.detector, photos=True)), "imgsz": config.detector.photo_imgsz,
+                    "detector": {"weights": str(detector.photo_path), "imgsz": config.detector.photo_imgsz,
                                  "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
                     "readers": {}}
     for name in readers:

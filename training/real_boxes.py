@@ -73,9 +73,10 @@ def choose(photo: RealPhoto, boxes: list[tuple[int, int, int, int]], reader: Pla
     (one crop, levelled). Both polarities are read: white-on-red and white-on-blue plates are light
     text on dark, which a reader may not know yet."""
     image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+    inverted = 255 - image
     best = Proposal(photo.path.name, photo.text, None, "", 0.0, ())
     for box in boxes:
-        for read in (reader.read_box(image, box).text, reader.read_box(255 - image, box).text):
+        for read in (reader.read_box(image, box).text, reader.read_box(inverted, box).text):
             score = char_accuracy(read, photo.text)
             if best.box is None or score > best.score:
                 best = replace(best, box=tuple(box), read=read, score=round(score, 4))
