@@ -86,10 +86,10 @@ class DetectorConfig:
     weights: Path = Path("models/plate_yolov8n_int8.onnx")  # .onnx (ONNX Runtime, via Ultralytics) or .pt
     imgsz: int = 256  # inference size of camera frames; plates in 640x480 frames are still found at 256
     # single photos (POST /detect, python -m detector) have no stream to keep pace with, and a photo's
-    # plates are often small: at 480 the real evaluation photos' recall is 0.98 against 0.88 at 256
+    # plates are often small: at 480 the real evaluation photos' recall is 0.91 against 0.74 at 256
     photo_imgsz: int = 480
     # single photos' detector: fine-tuned on more real photos (round-4 boxes, three times the motorbikes),
-    # it finds 0.97 of the real evaluation photos' plates against 0.92, but reads synthetic camera
+    # it finds 0.96 of the real evaluation photos' plates against 0.91, but reads synthetic camera
     # frames' plates a little worse (boxes fit differently), so camera frames keep `weights`; None: `weights`
     photo_weights: Path | None = Path("models/plate_yolov8n_photos_int8.onnx")
     confidence: float = 0.35  # minimum detection confidence

@@ -18,7 +18,7 @@ from detector.config import DetectorConfig
 from detector.plate_detector import weights_path
 from tests.conftest import ROOT
 from training.datasets import write_real_yolo_set
-from training.real_data import caption_rows
+from training.real_data import EVAL_BOXES, EVAL_BOXES_BY_EYE, caption_rows, eval_boxes
 from training.synth import render_scene
 
 PHOTOS = 14  # one group: 2 go to the evaluation split, and photo_011 is the held-out validation one
@@ -59,6 +59,17 @@ def test_caption_rows_cut_where_the_plate_breaks():
     assert caption_rows("60-MĐ1 011.61", 2) == ("60MD1", "01161")
     assert caption_rows("60-AA 499.10", 1) is None  # a two-row caption read as one row: no label
     assert caption_rows("51F-123.45", 3) is None
+
+
+def test_reference_boxes_merge_the_caption_matched_and_the_by_eye_ones(tmp_path):
+    matched, by_eye = tmp_path / "matched.json", tmp_path / "by_eye.json"
+    matched.write_text(json.dumps({"trust": 0.6, "boxes": {"a.jpg": [1, 2, 3, 4]}}))
+    by_eye.write_text(json.dumps({"what": "by eye", "boxes": {"a.jpg": [9, 9, 9, 9], "b.jpg": [5, 6, 7, 8]}}))
+    assert eval_boxes(matched, by_eye) == {"a.jpg": (1, 2, 3, 4), "b.jpg": (5, 6, 7, 8)}  # the first file wins
+    assert eval_boxes(tmp_path / "missing.json", by_eye)["a.jpg"] == (9, 9, 9, 9)
+    # the shipped files: no photo in both, and together they cover all 384 evaluation photos
+    shipped = [set(json.loads(f.read_text())["boxes"]) for f in (EVAL_BOXES, EVAL_BOXES_BY_EYE)]
+    assert not shipped[0] & shipped[1] and len(eval_boxes()) == 384
 
 
 def test_proposals_keep_the_captioned_plate_not_the_other(captioned):

@@ -3,7 +3,7 @@
     python -m training.evaluate                      # 600 scenes, the configured models
     python -m training.evaluate --readers vn_plate english_g2 --json artifacts/eval.json
     python -m training.evaluate --real               # the real photos' evaluation split instead
-                                                     # (detector recall against training/real_eval_boxes.json)
+                                                     # (detector recall against reference boxes of every photo)
 
 The set is rebuilt from training.datasets.EVAL_SEED, which no training script uses; a
 third of its scenes lead with a two-row plate. Reported: detection precision and recall
@@ -120,13 +120,14 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     return report
 
 
-def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path: Path) -> dict:
-    """The real evaluation split (training/real_data.py): captions, and reference boxes for most photos.
+def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths: list[Path]) -> dict:
+    """The real evaluation split (training/real_data.py): captions, and a reference box of the captioned plate.
 
     The photos are looked at as single photos are (detector.photo_imgsz, reader.photo_crops
     crops of each box; by default read by reader.photo_network). Detector: recall of the
-    reference box (IoU >= 0.5) over the photos that have one (training/real_eval_boxes.json),
-    judged without any reader. Per reader:
+    reference box (IoU >= 0.5) over the photos that have one (by default all: training/real_eval_boxes.json,
+    and training/real_eval_by_eye.json for the photos whose plate no read matched), judged without any
+    reader. Per reader:
     "found" counts the captioned plate when some detected box reads at least half its characters
     right (for every photo, with or without a reference box); exact and chars use that box's
     read (the whole pipeline); "box exact" reads the reference box itself (the reader alone).
@@ -141,7 +142,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_path:
     config = vision_config(load_yaml(config_path))
     detector = PlateDetector(config.detector)
     photos = split(load(root))[1]
-    references = eval_boxes(boxes_path)
+    references = eval_boxes(*boxes_paths)
     images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
     found_boxes = {name: detector.detect_batch([image], photos=True)[0] for name, image in images.items()}
 
@@ -230,8 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--real", action="store_true", help="evaluate on the real photos' evaluation split instead")
     ap.add_argument("--real-dir", type=Path, default=None, help="the vn-real folder (default: ../shared/data/vn-real)")
-    ap.add_argument("--eval-boxes", type=Path, default=None,
-                    help="reference boxes of the real evaluation split (default: training/real_eval_boxes.json)")
+    ap.add_argument("--eval-boxes", type=Path, nargs="+", default=None,
+                    help="reference boxes of the real evaluation split, the first file's box winning (default: "
+                         "training/real_eval_boxes.json, then training/real_eval_by_eye.json)")
     args = ap.parse_args(argv)
     import torch
 
@@ -239,9 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     configured = vision_config(load_yaml(args.config)).reader
     readers = args.readers or [configured.for_photos().network if args.real else configured.network]
     if args.real:
-        from training.real_data import EVAL_BOXES, REAL_DIR
+        from training.real_data import EVAL_BOXES, EVAL_BOXES_BY_EYE, REAL_DIR
 
-        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR, args.eval_boxes or EVAL_BOXES)
+        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR,
+                               args.eval_boxes or [EVAL_BOXES, EVAL_BOXES_BY_EYE])
         print_real_report(report)
     else:
         report = evaluate(args.scenes, args.config, readers)

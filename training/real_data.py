@@ -13,9 +13,11 @@ from pathlib import Path
 
 REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vn-real"
 EVAL_SHARE = 0.15
-# Reference boxes of the captioned plate in the evaluation photos (training/real_boxes.py --split eval):
-# they judge the detector apart from the reader and are never trained on.
+# Reference boxes of the captioned plate in the evaluation photos: they judge the detector apart from
+# the reader and are never trained on. Most are the proposed box whose read matched the caption
+# (training/real_boxes.py --split eval); the photos where none matched have a box picked or drawn by eye.
 EVAL_BOXES = Path(__file__).resolve().parent / "real_eval_boxes.json"
+EVAL_BOXES_BY_EYE = Path(__file__).resolve().parent / "real_eval_by_eye.json"
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,12 @@ def trusted_boxes(boxes_json: Path) -> list[tuple[dict, bool]]:
             for p in proposals["proposals"] if p["box"] is not None and p["score"] >= proposals["trust"]]
 
 
-def eval_boxes(path: Path = EVAL_BOXES) -> dict[str, tuple[int, int, int, int]]:
-    """file name -> reference box of its captioned plate, for the evaluation photos that have one."""
-    if not path.exists():
-        return {}
-    return {name: tuple(box) for name, box in json.loads(path.read_text())["boxes"].items()}
+def eval_boxes(*paths: Path) -> dict[str, tuple[int, int, int, int]]:
+    """file name -> reference box of its captioned plate, for the evaluation photos that have one
+    (default: EVAL_BOXES, then EVAL_BOXES_BY_EYE for the photos it lacks; a missing file adds none)."""
+    boxes: dict[str, tuple[int, int, int, int]] = {}
+    for path in paths or (EVAL_BOXES, EVAL_BOXES_BY_EYE):
+        if path.exists():
+            for name, box in json.loads(path.read_text())["boxes"].items():
+                boxes.setdefault(name, tuple(box))
+    return boxes
