@@ -126,8 +126,8 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
     The photos are looked at as single photos are (detector.photo_imgsz, reader.photo_crops
     crops of each box; by default read by reader.photo_network). Detector: recall of the
     reference box (IoU >= 0.5) over the photos that have one (by default all: training/real_eval_boxes.json,
-    and training/real_eval_by_eye.json for the photos whose plate no read matched), judged without any
-    reader. Per reader:
+    and training/real_eval_by_eye.json for the photos whose plate no read matched; boxes_paths, the
+    first file's box winning, replace them), judged without any reader. Per reader:
     "found" counts the captioned plate when some detected box reads at least half its characters
     right (for every photo, with or without a reference box); exact and chars use that box's
     read (the whole pipeline); "box exact" reads the reference box itself (the reader alone).
@@ -241,10 +241,9 @@ def main(argv: list[str] | None = None) -> None:
     configured = vision_config(load_yaml(args.config)).reader
     readers = args.readers or [configured.for_photos().network if args.real else configured.network]
     if args.real:
-        from training.real_data import EVAL_BOXES, EVAL_BOXES_BY_EYE, REAL_DIR
+        from training.real_data import REAL_DIR
 
-        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR,
-                               args.eval_boxes or [EVAL_BOXES, EVAL_BOXES_BY_EYE])
+        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR, args.eval_boxes or [])
         print_real_report(report)
     else:
         report = evaluate(args.scenes, args.config, readers)
