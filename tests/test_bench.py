@@ -29,3 +29,21 @@ def test_health_latency_counts_only_while_the_cameras_stream():
                for t, ms, frames in [(1, 600.0, 0), (2, 5.0, 1), (3, 7.0, 3), (4, 6.0, 4), (5, 400.0, 4)]]
     report = summarise([camera], samples, before={"frames": 0}, after={"frames": 4}, duration=4.0)
     assert report["health_ms"]["max"] == 7.0 and report["health_ms"]["p50"] == 6.0
+
+
+def test_the_naive_comparison_is_judged_where_both_servers_are_past_capacity():
+    from bench.stream_bench import verdicts
+
+    def run(fps, ratio):
+        return {"processed_fps": fps, "processed_ratio": ratio, "accuracy": 1.0, "latency_ms": {"p95": 50},
+                "health_ms": {"p99": 5}, "rss_mb": {"start": 900, "end": 900}}
+
+    # at six cameras ours does all 60 frames a second offered: 1.5x the naive 40 is the load's cap, not a verdict
+    report = {"ours": run(60, 1.0), "naive": run(40, 0.67),
+              "capacity": {"cameras": 12, "ours": run(90, 0.75), "naive": run(40, 0.33)}}
+    lines = verdicts(report)
+    assert "PASS  2x the naive server's processed fps, both past capacity (12 cameras)" in lines
+    report["capacity"]["ours"] = run(70, 0.58)
+    assert "FAIL  2x the naive server's processed fps, both past capacity (12 cameras)" in verdicts(report)
+    report["capacity"]["ours"] = run(120, 1.0)  # ours kept up: the comparison says so
+    assert any("ours kept up: raise --capacity-cameras" in line for line in verdicts(report))
