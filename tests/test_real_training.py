@@ -18,7 +18,7 @@ from detector.config import DetectorConfig
 from detector.plate_detector import weights_path
 from tests.conftest import ROOT
 from training.datasets import write_real_yolo_set
-from training.real_data import EVAL_BOXES, EVAL_BOXES_BY_EYE, caption_rows, eval_boxes
+from training.real_data import EVAL_BOXES, EVAL_BOXES_BY_EYE, ReferenceBox, caption_rows, eval_boxes
 from training.synth import render_scene
 
 PHOTOS = 14  # one group: 2 go to the evaluation split, and photo_011 is the held-out validation one
@@ -65,8 +65,10 @@ def test_reference_boxes_merge_the_caption_matched_and_the_by_eye_ones(tmp_path)
     matched, by_eye = tmp_path / "matched.json", tmp_path / "by_eye.json"
     matched.write_text(json.dumps({"trust": 0.6, "boxes": {"a.jpg": [1, 2, 3, 4]}}))
     by_eye.write_text(json.dumps({"what": "by eye", "boxes": {"a.jpg": [9, 9, 9, 9], "b.jpg": [5, 6, 7, 8]}}))
-    assert eval_boxes(matched, by_eye) == {"a.jpg": (1, 2, 3, 4), "b.jpg": (5, 6, 7, 8)}  # the first file wins
-    assert eval_boxes(tmp_path / "missing.json", by_eye)["a.jpg"] == (9, 9, 9, 9)
+    # the first file wins, and each box remembers its file for the report's split by source
+    assert eval_boxes(matched, by_eye) == {"a.jpg": ReferenceBox((1, 2, 3, 4), "matched"),
+                                           "b.jpg": ReferenceBox((5, 6, 7, 8), "by_eye")}
+    assert eval_boxes(tmp_path / "missing.json", by_eye)["a.jpg"].box == (9, 9, 9, 9)
     # the shipped files: no photo in both, and together they cover all 384 evaluation photos
     shipped = [set(json.loads(f.read_text())["boxes"]) for f in (EVAL_BOXES, EVAL_BOXES_BY_EYE)]
     assert not shipped[0] & shipped[1] and len(eval_boxes()) == 384
@@ -132,6 +134,7 @@ def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_rea
     report = json.loads(report_path.read_text())
     assert report["set"] == {"photos": 2, "root": str(root), "reference_boxes": len(boxes)}
     assert report["detector"]["recall"]["all"] == {"photos": len(boxes), "recall": 1.0}
+    assert report["detector"]["recall"]["box from eval_boxes"] == report["detector"]["recall"]["all"]  # one source
     assert report["detector"]["weights"] == str(weights_path(DetectorConfig(), photos=True))  # the photos' detector
     reader = next(iter(report["readers"].values()))["all"]
     assert reader["photos"] == 2 and reader["box_exact"] is not None

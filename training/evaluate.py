@@ -147,13 +147,15 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
     found_boxes = {name: detector.detect_batch([image], photos=True)[0] for name, image in images.items()}
 
     def keys(photo) -> tuple[str, ...]:
-        return photo.group, "two_row" if photo.two_row else "one_row", "all"
+        ref = references.get(photo.path.name)
+        source = () if ref is None else (f"box from {ref.source}",)
+        return photo.group, "two_row" if photo.two_row else "one_row", *source, "all"
 
     boxed: dict[str, list[int]] = {}
     for photo in photos:
         ref = references.get(photo.path.name)
         if ref is not None:
-            hit = any(iou(b.bbox, ref) >= 0.5 for b in found_boxes[photo.path.name])
+            hit = any(iou(b.bbox, ref.box) >= 0.5 for b in found_boxes[photo.path.name])
             for key in keys(photo):
                 boxed.setdefault(key, [0, 0])[0] += 1
                 boxed[key][1] += hit
@@ -171,7 +173,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
             best = max(reads, key=lambda r: char_accuracy(r, photo.text), default="")
             chars = char_accuracy(best, photo.text)
             ref = references.get(photo.path.name)
-            box_read = None if ref is None else reader.read_box(image, ref, photo=True).text
+            box_read = None if ref is None else reader.read_box(image, ref.box, photo=True).text
             for key in keys(photo):
                 g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0})
                 g["photos"] += 1

@@ -72,12 +72,18 @@ def trusted_boxes(boxes_json: Path) -> list[tuple[dict, bool]]:
             for p in proposals["proposals"] if p["box"] is not None and p["score"] >= proposals["trust"]]
 
 
-def eval_boxes(*paths: Path) -> dict[str, tuple[int, int, int, int]]:
+@dataclass(frozen=True)
+class ReferenceBox:
+    box: tuple[int, int, int, int]
+    source: str  # the file it came from (its stem), so reports can tell the easy photos from the hard
+
+
+def eval_boxes(*paths: Path) -> dict[str, ReferenceBox]:
     """file name -> reference box of its captioned plate, for the evaluation photos that have one
     (default: EVAL_BOXES, then EVAL_BOXES_BY_EYE for the photos it lacks; a missing file adds none)."""
-    boxes: dict[str, tuple[int, int, int, int]] = {}
+    boxes: dict[str, ReferenceBox] = {}
     for path in paths or (EVAL_BOXES, EVAL_BOXES_BY_EYE):
         if path.exists():
             for name, box in json.loads(path.read_text())["boxes"].items():
-                boxes.setdefault(name, tuple(box))
+                boxes.setdefault(name, ReferenceBox(tuple(box), path.stem))
     return boxes
