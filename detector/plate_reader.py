@@ -9,6 +9,7 @@ when its first read fits no plate format.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Sequence
@@ -60,8 +61,9 @@ def weights_path(config: ReaderConfig) -> Path:
 
 
 def most_convincing(reads: list[PlateText]) -> PlateText:
-    """Of several reads of one plate: one that fits a plate format over one that does not, then the most confident."""
-    return max(reads, key=lambda t: (t.valid, t.confidence))
+    """Of several reads of one plate: one that fits a plate format over one that does not, then the most
+    confident; it counts the recogniser passes of them all."""
+    return replace(max(reads, key=lambda t: (t.valid, t.confidence)), passes=sum(t.passes for t in reads))
 
 
 class PlateReader:
@@ -98,7 +100,7 @@ class PlateReader:
         crop's shape allows both, and the more convincing read wins."""
         grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         if grey.shape[0] < 4 or grey.shape[1] < 4:
-            return PlateText("", "", 0.0, False, 1)
+            return PlateText("", "", 0.0, False, 1, passes=0)
         rows = split_rows(grey)
         first = self.read_rows(grey, rows)
         if first.valid or not both_splits or (other := other_split(grey, rows)) is None:

@@ -28,6 +28,7 @@ class PlateText:
     confidence: float  # the weakest row's confidence
     valid: bool  # fits a real Vietnamese format
     rows: int  # 1 or 2
+    passes: int = 1  # recogniser calls behind this read (a single photo's plate: one per crop and row cut)
 
 
 @dataclass(frozen=True)

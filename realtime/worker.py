@@ -139,8 +139,9 @@ class InferenceWorker:
             frame_boxes, detect_ms = located[i]
             t1 = perf_counter()
             if frame.photo:  # read every plate, no tracks
-                reads = tuple(PlateRead.of(b, self.detector.read(image, b, photo=True)) for b in frame_boxes)
-                reports, ocr_calls = (), len(frame_boxes)
+                texts = [self.detector.read(image, b, photo=True) for b in frame_boxes]
+                reads = tuple(PlateRead.of(b, t) for b, t in zip(frame_boxes, texts))
+                reports, ocr_calls = (), sum(t.passes for t in texts)
             else:
                 reads, reports, ocr_calls = self._track(frame, image, frame_boxes)
             ocr_ms = (perf_counter() - t1) * 1000
@@ -166,8 +167,9 @@ class InferenceWorker:
         for box, track in zip(boxes, tracks):
             key = (camera_id, track.id)
             if tracker.needs_read(track):
-                ocr_calls += 1
-                if tracker.add_read(track, self.detector.read(image, box)):
+                text = self.detector.read(image, box)
+                ocr_calls += text.passes
+                if tracker.add_read(track, text):
                     ok, jpeg = cv2.imencode(".jpg", image[box.y1:box.y2, box.x1:box.x2], [cv2.IMWRITE_JPEG_QUALITY, 85])
                     if ok:
                         self._crops[key] = jpeg.tobytes()

@@ -6,6 +6,7 @@ import random
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -65,6 +66,9 @@ def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_o
     photo_reads = [detector.photo_reader.read(c, both_splits=True) for c in plate_crops(shot.scene.image, box.bbox, 4)]
     assert detector.read(shot.scene.image, box, photo=True) == most_convincing(photo_reads)
     assert detector.read(shot.scene.image, box) == detector.reader.read(straighten(crop))
+    # the recogniser passes are counted: at least one a crop for the photo, one for the camera frame
+    assert detector.read(shot.scene.image, box, photo=True).passes >= 4 == sum(1 for _ in photo_reads)
+    assert detector.read(shot.scene.image, box).passes == 1
     assert detector.detect(shot.scene.image, photo=True)[0].text == shot.text
 
 
@@ -279,5 +283,6 @@ def test_a_photo_crop_shaped_between_one_row_and_two_is_read_both_ways(detector)
 def test_the_most_convincing_read_fits_a_plate_format_then_is_most_confident():
     unsure, sure = PlateText("51F-123.45", "", 0.41, True, 1), PlateText("51F-123.46", "", 0.62, True, 1)
     invalid = PlateText("5IF-1234567", "", 0.97, False, 1)
-    assert most_convincing([invalid, unsure]) == unsure
-    assert most_convincing([unsure, invalid, sure]) == sure
+    # the winner carries the recogniser passes of every read
+    assert most_convincing([invalid, unsure]) == replace(unsure, passes=2)
+    assert most_convincing([unsure, invalid, sure]) == replace(sure, passes=3)

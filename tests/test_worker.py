@@ -67,6 +67,8 @@ def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
     camera_jpeg = wide_photo(shots[0].jpeg)
     results = worker.process([frame("cam", camera_jpeg)] + photos)  # one batch, both kinds
     assert [r.reads[0].text for r in results if r.frame.photo] == [s.text for s in shots]
+    # every recogniser pass is counted: reader.photo_crops (4) crops of each photo's plate at least
+    assert all(r.ocr_calls >= 4 * len(r.reads) for r in results if r.frame.photo)
     (camera,) = [r for r in results if not r.frame.photo]
     # the camera frame was looked at at the camera size by the camera model: the boxes of a
     # detector that knows no other size and no other model
