@@ -194,20 +194,26 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
     return report
 
 
+def _report_order(key: str) -> tuple[int, str]:
+    """Gallery groups, then one-row/two-row, then the reference boxes' sources, then all."""
+    rank = 1 if key in ("one_row", "two_row") else 2 if key.startswith("box from") else 3 if key == "all" else 0
+    return rank, key
+
+
 def print_real_report(report: dict) -> None:
     print(f"real evaluation split: {report['set']['photos']} photos from {report['set']['root']}, "
           f"{report['set']['reference_boxes']} with a reference box")
     d = report["detector"]
-    print(f"\ndetector {d['weights']} @ {d['imgsz']}: {'group':<34} {'boxed':>6} {'recall':>7}")
+    print(f"\ndetector {d['weights']} @ {d['imgsz']}: {'group':<40} {'boxed':>6} {'recall':>7}")
     pad = len(f"detector {d['weights']} @ {d['imgsz']}: ")
-    for key, g in d["recall"].items():
-        print(f"{'':>{pad}}{key:<34} {g['photos']:>6} {g['recall']:>7}")
+    for key in sorted(d["recall"], key=_report_order):
+        print(f"{'':>{pad}}{key:<40} {d['recall'][key]['photos']:>6} {d['recall'][key]['recall']:>7}")
     for name, groups in report["readers"].items():
-        print(f"\nreader {name}: {'group':<34} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7} {'box exact':>10}")
-        for key, g in groups.items():
-            if key != "confusions":
-                print(f"{'':>{len(name) + 8}}{key:<34} {g['photos']:>6} {g['found']:>7} {g['exact']:>7} "
-                      f"{g['chars']:>7} {g['box_exact']!s:>10}")
+        print(f"\nreader {name}: {'group':<40} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7} {'box exact':>10}")
+        for key in sorted((k for k in groups if k != "confusions"), key=_report_order):
+            g = groups[key]
+            print(f"{'':>{len(name) + 9}}{key:<40} {g['photos']:>6} {g['found']:>7} {g['exact']:>7} "
+                  f"{g['chars']:>7} {g['box_exact']!s:>10}")
         print(f"most frequent confusions: {', '.join(groups['confusions']) or 'none'}")
 
 
