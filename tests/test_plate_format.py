@@ -93,6 +93,34 @@ def test_two_rows_decide_the_layout():
     assert normalise_rows(["60MD1", "01161"]).text == "60-MD1 011.61"
 
 
+@pytest.mark.parametrize("rows,expected", [
+    (["60", "737HR"], "60 737-HR"),
+    (["43", "475M"], "43 475-M"),
+    (["13", "267G9"], "13 267-G9"),  # 13, no longer issued, on an old plate
+])
+def test_old_motorbike_plates_carry_the_series_after_the_number(rows, expected):
+    plate = normalise_rows(rows)
+    assert (plate.text, plate.valid, plate.kind) == (expected, True, "motorbike")
+    assert normalise(expected) == plate  # the caption's own form reads back the same
+
+
+@pytest.mark.parametrize("rows,expected", [
+    (["6O", "7S7HR"], "60 757-HR"),  # O->0, S->5 in the number
+    (["60", "7370"], "60 737-D"),  # 0->D in the series after it
+])
+def test_an_old_plate_is_only_taken_for_one_as_read(rows, expected):
+    # rare: a read that needs a character changed to fit one is written in its form but not a plate
+    plate = normalise_rows(rows)
+    assert (plate.text, plate.valid) == (expected, False)
+
+
+def test_old_plates_open_no_door_to_retired_codes_or_misread_military_plates():
+    assert not normalise("13A-123.45").valid  # the retired code is only taken on an old-style plate
+    assert normalise_rows(["AB", "1234"]).text == "AB-12-34"  # a square red plate stays military
+    assert normalise_rows(["QH", "5454"]).kind == "military"
+    assert normalise_rows(["70", "2007"]).text == "TD-20-07"  # digits for its letters: not an old plate's 70 200-T
+
+
 def test_letter_slot_never_holds_a_digit_and_digit_slot_never_a_letter():
     for raw, _ in VALID + CORRECTED:
         text = normalise(raw).text
