@@ -5,7 +5,8 @@
     python -m bench.stream_bench --short                  # CI: a few seconds, no verdicts
 
 Each camera is a python-socketio client in its own process, sending 640x480 JPEGs of a
-rendered vehicle drifting past (its plate text known). Measured per camera and in total:
+rendered vehicle drifting past (its plate text known) as binary attachments, as the dashboard
+does (--base64: as base64 text). Measured per camera and in total:
 frames offered / processed / dropped, end-to-end latency (send -> result) p50/p95/p99,
 server stage timings, exact-plate accuracy of the results, OCR calls per processed frame,
 server RSS and CPU every second, and /health latency while streaming. Two references on the
@@ -60,11 +61,12 @@ def percentile(values: list[float], q: float) -> float | None:
 
 # ------------------------------------------------------------------ one camera (its own process)
 
-def run_camera(url: str, index: int, fps: float, duration: float, out: mp.Queue) -> None:
+def run_camera(url: str, index: int, fps: float, duration: float, base64_frames: bool, out: mp.Queue) -> None:
     import socketio
 
     frames = camera_frames(index)
-    encoded = [base64.b64encode(jpeg).decode() for jpeg, _ in frames]
+    # binary attachments, as the dashboard sends them; or base64 text, as scripts may
+    encoded = [base64.b64encode(jpeg).decode() if base64_frames else jpeg for jpeg, _ in frames]
     camera_id = f"bench{index}"
     sent: dict[int, float] = {}
     latencies, correct, processed, timings, errors = [], 0, 0, [], {}
@@ -156,10 +158,10 @@ def sample_server(url: str, pid: int | None, stop: threading.Event, samples: lis
         samples.append(sample)
 
 
-def stream(url: str, pid: int | None, cameras: int, fps: float, duration: float) -> dict:
+def stream(url: str, pid: int | None, cameras: int, fps: float, duration: float, base64_frames: bool = False) -> dict:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=run_camera, args=(url, i, fps, duration, out)) for i in range(cameras)]
+    procs = [ctx.Process(target=run_camera, args=(url, i, fps, duration, base64_frames, out)) for i in range(cameras)]
     samples: list[dict] = []
     stop = threading.Event()
     sampler = threading.Thread(target=sample_server, args=(url, pid, stop, samples))
@@ -268,7 +270,8 @@ def print_rows(title: str, rows: list[tuple[str, dict]]) -> None:
 
 def print_table(report: dict) -> None:
     rows = [("ours", report["ours"])] + ([("naive", report["naive"])] if report.get("naive") else [])
-    print_rows(f"{report['cameras']} cameras x {report['fps']} fps x {report['duration_s']} s", rows)
+    print_rows(f"{report['cameras']} cameras x {report['fps']} fps x {report['duration_s']} s, "
+               f"frames as {report['frames_as']}", rows)
     print(f"stages ms (ours): {report['ours']['stages_ms']}")
     if report.get("capacity"):
         cap = report["capacity"]
@@ -304,11 +307,11 @@ def verdicts(report: dict) -> list[str]:
     return [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in checks]
 
 
-def run_server(overrides: dict, log_path: Path, cameras: int, fps: float, duration: float) -> dict:
+def run_server(overrides: dict, log_path: Path, cameras: int, fps: float, duration: float, base64_frames: bool) -> dict:
     """Start a server with these config overrides, stream to it, stop it."""
     proc, url = start_server(overrides, log_path)
     try:
-        return stream(url, proc.pid, cameras, fps, duration)
+        return stream(url, proc.pid, cameras, fps, duration, base64_frames)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -324,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the raw ceiling, the naive server and the past-capacity comparison")
     ap.add_argument("--capacity-cameras", type=int, help="cameras for the past-capacity comparison (default 2x --cameras)")
     ap.add_argument("--capacity-duration", type=float, default=30)
+    ap.add_argument("--base64", action="store_true",
+                    help="send frames as base64 text (as scripts may) instead of binary attachments (as the dashboard does)")
     ap.add_argument("--short", action="store_true", help="CI mode: 2 cameras, 4 s, no references, no verdicts")
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = ap.parse_args(argv)
@@ -333,25 +338,23 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = f"{args.cameras}cam-{args.fps:g}fps-{args.duration:g}s"
     report: dict = {"cameras": args.cameras, "fps": args.fps, "duration_s": args.duration,
-                    "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+                    "frames_as": "base64" if args.base64 else "binary", "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
 
-    def server(naive: bool, cameras: int) -> dict:
+    def measure(naive: bool, cameras: int, duration: float, log_name: str) -> dict:
         # past max_cameras the server refuses cameras: lift it so overload shows as drops
-        return {"server": {"max_cameras": max(16, cameras), "naive": naive}}
+        overrides = {"server": {"max_cameras": max(16, cameras), "naive": naive}}
+        return run_server(overrides, args.out / log_name, cameras, args.fps, duration, args.base64)
 
     if args.url:
-        report["ours"] = stream(args.url, None, args.cameras, args.fps, args.duration)
+        report["ours"] = stream(args.url, None, args.cameras, args.fps, args.duration, args.base64)
     else:
-        report["ours"] = run_server(server(False, args.cameras), args.out / f"server-{stamp}.log",
-                                    args.cameras, args.fps, args.duration)
+        report["ours"] = measure(False, args.cameras, args.duration, f"server-{stamp}.log")
     if not args.no_reference and not args.url:
-        report["naive"] = run_server(server(True, args.cameras), args.out / f"server-naive-{stamp}.log",
-                                     args.cameras, args.fps, args.duration)
+        report["naive"] = measure(True, args.cameras, args.duration, f"server-naive-{stamp}.log")
         report["raw"] = raw_ceiling(args.cameras, min(20.0, args.duration))
         cap = {"cameras": capacity_cameras, "duration_s": args.capacity_duration}
         for name, naive in (("ours", False), ("naive", True)):
-            cap[name] = run_server(server(naive, capacity_cameras), args.out / f"server-{name}-capacity-{stamp}.log",
-                                   capacity_cameras, args.fps, args.capacity_duration)
+            cap[name] = measure(naive, capacity_cameras, args.capacity_duration, f"server-{name}-capacity-{stamp}.log")
         report["capacity"] = cap
         report["ratios"] = [
             f"ours / naive processed fps at {args.cameras} cameras: "
