@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = f"{args.cameras}cam-{args.fps:g}fps-{args.duration:g}s"
     report: dict = {"cameras": args.cameras, "fps": args.fps, "duration_s": args.duration,
-                    "frames_as": "base64" if args.base64 else "binary", "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+                    "frames_as": "base64" if args.base64 else "binary",
+                    "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
 
     def measure(naive: bool, cameras: int, duration: float, log_name: str) -> dict:
         # past max_cameras the server refuses cameras: lift it so overload shows as drops

@@ -131,8 +131,8 @@ def _render(text: str, layout: _Layout, fixes: int) -> FormattedPlate:
         province, number, series = text[:2], text[2:2 + layout.tail], text[2 + layout.tail:]
         # old plates are rare (one photo in a hundred of the gallery): only a read that fits one as read is
         # taken for one, else a current plate's misread digits pass for an old plate's series
-        valid = (int(province) in PROVINCE_CODES | RETIRED_CODES and all(c in SERIES_LETTERS for c in series[:1])
-                 and fixes == 0)
+        valid = (int(province) in PROVINCE_CODES | RETIRED_CODES and fixes == 0
+                 and all(c in SERIES_LETTERS for c in series if c.isalpha()))
         return FormattedPlate(f"{province} {number}-{series}", valid, "motorbike")
     province, series, tail = text[:2], text[2:layout.top_len], text[layout.top_len:]
     digits = _digits(tail)

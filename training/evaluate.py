@@ -131,6 +131,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
     "found" counts the captioned plate when some detected box reads at least half its characters
     right (for every photo, with or without a reference box); exact and chars use that box's
     read (the whole pipeline); "box exact" reads the reference box itself (the reader alone).
+    Every figure is given per gallery group, one-row/two-row, reference-box file and overall.
     Most frequent confusions: (true, read) characters of same-length misreads of the pipeline.
     """
     from collections import Counter
