@@ -67,7 +67,7 @@ def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_o
     assert detector.read(shot.scene.image, box, photo=True) == most_convincing(photo_reads)
     assert detector.read(shot.scene.image, box) == detector.reader.read(straighten(crop))
     # the recogniser passes are counted: at least one a crop for the photo, one for the camera frame
-    assert detector.read(shot.scene.image, box, photo=True).passes >= 4 == sum(1 for _ in photo_reads)
+    assert len(photo_reads) == 4 and detector.read(shot.scene.image, box, photo=True).passes >= len(photo_reads)
     assert detector.read(shot.scene.image, box).passes == 1
     assert detector.detect(shot.scene.image, photo=True)[0].text == shot.text
 
