@@ -299,8 +299,8 @@ def verdicts(report: dict) -> list[str]:
     if report.get("capacity"):
         cap = report["capacity"]
         # only a comparison of capacities if ours drops frames too; else the load caps the ratio
-        saturated = "" if cap["ours"]["processed_ratio"] < 0.95 else ", but ours kept up: raise --capacity-cameras"
-        checks.append((f"2x the naive server's processed fps, both past capacity ({cap['cameras']} cameras{saturated})",
+        kept_up = "" if cap["ours"]["processed_ratio"] < 0.95 else ", but ours kept up: raise --capacity-cameras"
+        checks.append((f"2x the naive server's processed fps, both past capacity ({cap['cameras']} cameras{kept_up})",
                        cap["ours"]["processed_fps"] >= 2 * cap["naive"]["processed_fps"]))
         checks.append(("accuracy >= the naive server's past capacity",
                        (cap["ours"]["accuracy"] or 0) >= (cap["naive"]["accuracy"] or 0)))

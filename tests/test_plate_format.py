@@ -97,6 +97,7 @@ def test_two_rows_decide_the_layout():
     (["60", "737HR"], "60 737-HR"),
     (["43", "475M"], "43 475-M"),
     (["13", "267G9"], "13 267-G9"),  # 13, no longer issued, on an old plate
+    (["60", "550E8"], "60 550-E8"),  # as one string, the caption's two-character top row must stay a row
 ])
 def test_old_motorbike_plates_carry_the_series_after_the_number(rows, expected):
     plate = normalise_rows(rows)

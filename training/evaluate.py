@@ -147,17 +147,17 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
     images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
     found_boxes = {name: detector.detect_batch([image], photos=True)[0] for name, image in images.items()}
 
-    def keys(photo) -> tuple[str, ...]:
-        ref = references.get(photo.path.name)
-        source = () if ref is None else (f"box from {ref.source}",)
-        return photo.group, "two_row" if photo.two_row else "one_row", *source, "all"
+    # the report's rows each photo counts in: its group, its rows, its reference box's file, all
+    keys = {p.path.name: (p.group, "two_row" if p.two_row else "one_row",
+                          *([f"box from {references[p.path.name].source}"] if p.path.name in references else []), "all")
+            for p in photos}
 
     boxed: dict[str, list[int]] = {}
     for photo in photos:
         ref = references.get(photo.path.name)
         if ref is not None:
             hit = any(iou(b.bbox, ref.box) >= 0.5 for b in found_boxes[photo.path.name])
-            for key in keys(photo):
+            for key in keys[photo.path.name]:
                 boxed.setdefault(key, [0, 0])[0] += 1
                 boxed[key][1] += hit
     report: dict = {"set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
@@ -175,7 +175,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
             chars = char_accuracy(best, photo.text)
             ref = references.get(photo.path.name)
             box_read = None if ref is None else reader.read_box(image, ref.box, photo=True).text
-            for key in keys(photo):
+            for key in keys[photo.path.name]:
                 g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0})
                 g["photos"] += 1
                 g["found"] += chars >= 0.5
