@@ -36,7 +36,7 @@ def test_the_naive_comparison_is_judged_where_both_servers_are_past_capacity():
 
     def run(fps, ratio):
         return {"processed_fps": fps, "processed_ratio": ratio, "accuracy": 1.0, "latency_ms": {"p95": 50},
-                "health_ms": {"p99": 5}, "rss_mb": {"start": 900, "end": 900}}
+                "health_ms": {"p99": 5}, "rss_mb": {"start": 900, "end": 900}, "unaccounted": 0, "results_lost": 0}
 
     # at six cameras ours does all 60 frames a second offered: 1.5x the naive 40 is the load's cap, not a verdict
     report = {"ours": run(60, 1.0), "naive": run(40, 0.67),
@@ -47,3 +47,36 @@ def test_the_naive_comparison_is_judged_where_both_servers_are_past_capacity():
     assert "FAIL  2x the naive server's processed fps, both past capacity (12 cameras)" in verdicts(report)
     report["capacity"]["ours"] = run(120, 1.0)  # ours kept up: the comparison says so
     assert any("ours kept up: raise --capacity-cameras" in line for line in verdicts(report))
+
+
+def test_past_capacity_latency_and_drop_accounting_are_judged():
+    from bench.stream_bench import verdicts
+
+    def run(p95, unaccounted=0):
+        return {"processed_fps": 100, "processed_ratio": 0.4, "accuracy": 1.0, "latency_ms": {"p95": p95},
+                "health_ms": {"p99": 5}, "rss_mb": {"start": 900, "end": 900}, "unaccounted": unaccounted,
+                "results_lost": 0}
+
+    report = {"ours": run(50) | {"processed_ratio": 1.0},
+              "capacity": {"cameras": 24, "ours": run(250), "naive": run(9000) | {"processed_fps": 40}}}
+    assert "PASS  past capacity (24 cameras): p95 < 300 ms" in verdicts(report)
+    assert "PASS  past capacity (24 cameras): the server's drop counters explain every frame not processed" in verdicts(report)
+    report["capacity"]["ours"] = run(320, unaccounted=3)
+    assert "FAIL  past capacity (24 cameras): p95 < 300 ms" in verdicts(report)
+    assert "FAIL  past capacity (24 cameras): the server's drop counters explain every frame not processed" in verdicts(report)
+
+
+def test_frames_not_processed_are_accounted_for_by_the_server_counters():
+    from bench.stream_bench import summarise
+
+    camera = {"camera": "c0", "offered": 10, "processed": 6, "correct": 6, "latencies": [10.0] * 6,
+              "stages_ms": {}, "errors": {}}
+    samples = [{"t": 1.0, "health_ms": 5.0, "rss_mb": 900.0, "frames": 6}]
+    before = {"frames": 100, "dropped": 7, "refused": 1}
+    report = summarise([camera], samples, before, {"frames": 106, "dropped": 10, "refused": 2, "waiting": 0}, 1.0)
+    assert report["server_counted"] == {"processed": 6, "dropped": 3, "refused": 1, "waiting": 0}
+    assert report["unaccounted"] == 0 and report["results_lost"] == 0
+    # a frame the server never counted, and a result that never reached its camera
+    camera |= {"processed": 5, "correct": 5, "latencies": [10.0] * 5}
+    report = summarise([camera], samples, before, {"frames": 106, "dropped": 9, "refused": 2, "waiting": 0}, 1.0)
+    assert report["unaccounted"] == 1 and report["results_lost"] == 1
