@@ -177,11 +177,14 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         sid = request.sid
         token = auth.get("token") if isinstance(auth, dict) else None
         token = token if isinstance(token, str) else request.args.get("token", "")
+        # a flood of refused connections logs one line per reason every 10 s, not one per attempt
         if server.auth_token and not hmac.compare_digest(token.encode(), server.auth_token.encode()):
-            log.warning("refused connection %s from %s: bad or missing token", sid, request.remote_addr)
+            if runtime.first_in_a_while(("connect", "unauthorized"), 10.0):
+                log.warning("refused connection %s from %s: bad or missing token", sid, request.remote_addr)
             raise ConnectionRefusedError("unauthorized", {"code": "unauthorized", "message": "a valid token is required (auth: {token})"})
         if len(runtime.clients) >= server.max_clients:
-            log.warning("refused connection %s from %s: %d clients already", sid, request.remote_addr, len(runtime.clients))
+            if runtime.first_in_a_while(("connect", "too_many_clients"), 10.0):
+                log.warning("refused connection %s from %s: %d clients already", sid, request.remote_addr, len(runtime.clients))
             raise ConnectionRefusedError("too_many_clients", {"code": "too_many_clients", "message": "the server is full, try again later"})
         runtime.clients.add(sid)
         stats.m_clients.set(len(runtime.clients))

@@ -285,6 +285,48 @@ def test_limits_token_and_camera_count(tmp_path, shots):
         assert "bad or missing token" in srv.log()
 
 
+def test_a_flood_of_connections_is_refused_past_max_clients_and_leaves_nothing_behind(tmp_path, shots):
+    frame = base64.b64encode(shots[0].jpeg).decode()
+    with running_server(tmp_path, config=write_config(tmp_path, max_clients=3)) as srv:
+        camera, watchers = Client(srv.url), [Client(srv.url), Client(srv.url)]
+        try:
+            stream = threading.Thread(target=camera.stream, args=("gate", shots[0].jpeg, 5, 4.0, 5))
+            stream.start()
+            refusals: list = []
+            flood_started = time.monotonic()
+            for _ in range(40):  # the server is full: every newcomer is told so, nobody else notices
+                with pytest.raises(socketio.exceptions.ConnectionError):
+                    Client(srv.url, refusals=refusals)
+            flood_s = time.monotonic() - flood_started
+            stream.join()
+            assert len(refusals) == 40 and {r["data"]["code"] for r in refusals} == {"too_many_clients"}
+            assert len(camera.wait_results(5)) >= 5 and not camera.errors
+            assert srv.health().json()["clients"] == 3
+        finally:
+            camera.close()
+            for watcher in watchers:
+                watcher.close()
+        for _ in range(30):  # warm-up: allocator pools
+            Client(srv.url).close()
+        before = srv.health().json()["memory"]["rss_mb"]
+        for i in range(150):  # connect, watch, send, leave: what each leaves behind must go with it
+            client = Client(srv.url)
+            client.sio.call("subscribe", {"camera_id": f"w{i}"}, timeout=10)
+            assert client.send(f"c{i % 5}", frame)["ok"]
+            client.close()
+        deadline = time.monotonic() + 10
+        while srv.health().json()["clients"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        health = srv.health().json()
+        assert health["clients"] == 0 and health["memory"]["rss_mb"] - before < 20, (before, health["memory"])
+        last = Client(srv.url)  # and the server takes newcomers again
+        try:
+            assert last.send("gate", frame)["ok"] and last.wait_results(1)
+        finally:
+            last.close()
+        assert 1 <= srv.log().count("3 clients already") <= 1 + flood_s // 10  # a line per 10 s, not per refusal
+
+
 def test_results_echo_frame_id_and_ts(server, shots):
     client = Client(server.url)
     try:
