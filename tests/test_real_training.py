@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -59,6 +60,21 @@ def test_caption_rows_cut_where_the_plate_breaks():
     assert caption_rows("60-MĐ1 011.61", 2) == ("60MD1", "01161")
     assert caption_rows("60-AA 499.10", 1) is None  # a two-row caption read as one row: no label
     assert caption_rows("51F-123.45", 3) is None
+
+
+def test_real_report_splits_photos_by_how_wide_their_characters_are():
+    from training.evaluate import _report_order
+    from training.real_data import RealPhoto, char_width_bucket
+
+    one_row = RealPhoto(Path("a.jpg"), "51F-123.45", "car, white")  # 8 characters in one row
+    two_row = RealPhoto(Path("b.jpg"), "60-AA 499.10", "motorbike")  # 9 characters, at most 5 a row
+    assert char_width_bucket(one_row, (10, 0, 41, 9)) == "chars 0-4 px wide"  # 31 / 8
+    assert char_width_bucket(one_row, (10, 0, 42, 9)) == "chars 4-6 px wide"  # 32 / 8
+    assert char_width_bucket(one_row, (0, 0, 80, 20)) == "chars 8+ px wide"
+    assert char_width_bucket(two_row, (0, 0, 32, 30)) == "chars 6-8 px wide"  # 32 / 5, not 32 / 9
+    keys = ["all", "chars 8+ px wide", "chars 4-6 px wide", "two_row", "chars 0-4 px wide", "chars 6-8 px wide"]
+    assert sorted(keys, key=_report_order) == ["two_row", "chars 0-4 px wide", "chars 4-6 px wide",
+                                               "chars 6-8 px wide", "chars 8+ px wide", "all"]
 
 
 def test_reference_boxes_merge_the_caption_matched_and_the_by_eye_ones(tmp_path):

@@ -138,7 +138,7 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
 
     import cv2
 
-    from training.real_data import eval_boxes, load, split
+    from training.real_data import char_width_bucket, eval_boxes, load, split
 
     config = vision_config(load_yaml(config_path))
     detector = PlateDetector(config.detector)
@@ -147,9 +147,11 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
     images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
     found_boxes = {name: detector.detect_batch([image], photos=True)[0] for name, image in images.items()}
 
-    # the report's rows each photo counts in: its group, its rows, its reference box's file, all
+    # the report's rows each photo counts in: its group, its rows, its reference box's file and the
+    # width of its characters in that box, all
     keys = {p.path.name: (p.group, "two_row" if p.two_row else "one_row",
-                          *([f"box from {references[p.path.name].source}"] if p.path.name in references else []), "all")
+                          *([f"box from {ref.source}", char_width_bucket(p, ref.box)]
+                            if (ref := references.get(p.path.name)) else []), "all")
             for p in photos}
 
     boxed: dict[str, list[int]] = {}
@@ -196,8 +198,11 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
 
 
 def _report_order(key: str) -> tuple[int, str]:
-    """Gallery groups, then one-row/two-row, then the reference boxes' sources, then all."""
-    rank = 1 if key in ("one_row", "two_row") else 2 if key.startswith("box from") else 3 if key == "all" else 0
+    """Gallery groups, then one-row/two-row, then the reference boxes' sources, then the character
+    widths (narrowest first), then all."""
+    if key.startswith("chars "):  # "chars 4-6 px wide", "chars 8+ px wide"
+        return 3, key.split()[1].split("-")[0].rstrip("+").zfill(3)
+    rank = 1 if key in ("one_row", "two_row") else 2 if key.startswith("box from") else 4 if key == "all" else 0
     return rank, key
 
 

@@ -78,6 +78,21 @@ class ReferenceBox:
     source: str  # the file it came from (its stem), so reports can tell the easy photos from the hard
 
 
+CHAR_WIDTH_BOUNDS = (0, 4, 6, 8)  # px: under 4 a character is a few blurred pixels wide
+
+
+def char_width_bucket(photo: RealPhoto, box: tuple[int, int, int, int]) -> str:
+    """How wide each character of the captioned plate is in `box` ("chars 4-6 px wide"): the box's
+    width over the characters of its longest row (a two-row plate prints about half of them on each)."""
+    from detector.plate_format import alnum
+
+    chars = len(alnum(photo.text))
+    width = (box[2] - box[0]) / max(1, -(-chars // 2) if photo.two_row else chars)
+    low = max(b for b in CHAR_WIDTH_BOUNDS if width >= b)
+    high = next((b for b in CHAR_WIDTH_BOUNDS if b > low), None)
+    return f"chars {low}-{high} px wide" if high else f"chars {low}+ px wide"
+
+
 def eval_boxes(*paths: Path) -> dict[str, ReferenceBox]:
     """file name -> reference box of its captioned plate, for the evaluation photos that have one
     (default: EVAL_BOXES, then EVAL_BOXES_BY_EYE for the photos it lacks; a missing file adds none)."""
