@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def char_width_bucket(photo: RealPhoto, box: tuple[int, int, int, int]) -> str:
     from detector.plate_format import alnum
 
     chars = len(alnum(photo.text))
-    width = (box[2] - box[0]) / max(1, -(-chars // 2) if photo.two_row else chars)
+    width = (box[2] - box[0]) / max(1, math.ceil(chars / 2) if photo.two_row else chars)
     low = max(b for b in CHAR_WIDTH_BOUNDS if width >= b)
     high = next((b for b in CHAR_WIDTH_BOUNDS if b > low), None)
     return f"chars {low}-{high} px wide" if high else f"chars {low}+ px wide"
