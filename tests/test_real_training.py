@@ -72,6 +72,8 @@ def test_real_report_splits_photos_by_how_wide_their_characters_are():
     assert char_width_bucket(one_row, (10, 0, 42, 9)) == "chars 4-6 px wide"  # 32 / 8
     assert char_width_bucket(one_row, (0, 0, 80, 20)) == "chars 8+ px wide"
     assert char_width_bucket(two_row, (0, 0, 32, 30)) == "chars 6-8 px wide"  # 32 / 5, not 32 / 9
+    old_plate = RealPhoto(Path("c.jpg"), "60 737-HR", "motorbike")  # rows "60" / "737HR": 5, not half of 7
+    assert char_width_bucket(old_plate, (0, 0, 18, 20)) == "chars 0-4 px wide"  # 18 / 5
     keys = ["all", "chars 8+ px wide", "chars 4-6 px wide", "two_row", "chars 0-4 px wide", "chars 6-8 px wide"]
     assert sorted(keys, key=_report_order) == ["two_row", "chars 0-4 px wide", "chars 4-6 px wide",
                                                "chars 6-8 px wide", "chars 8+ px wide", "all"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,11 +83,11 @@ CHAR_WIDTH_BOUNDS = (0, 4, 6, 8)  # px: under 4 a character is a few blurred pix
 
 def char_width_bucket(photo: RealPhoto, box: tuple[int, int, int, int]) -> str:
     """How wide each character of the captioned plate is in `box` ("chars 4-6 px wide"): the box's
-    width over the characters of its longest row (a two-row plate prints about half of them on each)."""
+    width over the characters of its longest printed row (caption_rows)."""
     from detector.plate_format import alnum
 
-    chars = len(alnum(photo.text))
-    width = (box[2] - box[0]) / max(1, math.ceil(chars / 2) if photo.two_row else chars)
+    rows = caption_rows(photo.text, 2 if photo.two_row else 1) or (alnum(photo.text),)  # no known cut: one row
+    width = (box[2] - box[0]) / max(1, max(map(len, rows)))
     low = max(b for b in CHAR_WIDTH_BOUNDS if width >= b)
     high = next((b for b in CHAR_WIDTH_BOUNDS if b > low), None)
     return f"chars {low}-{high} px wide" if high else f"chars {low}+ px wide"
