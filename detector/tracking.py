@@ -1,4 +1,4 @@
-"""Per-camera plate tracks and voted reads.
+"""Per-camera plate tracks: one track is one vehicle, and it votes over its reads.
 
 A car at a gate is seen in 20-50 frames. `CameraTracker` follows each plate box across the
 frames of ONE camera (IoU against the box predicted from its last motion), and each track
@@ -6,20 +6,37 @@ votes over its reads: near-identical texts are grouped, the largest group wins a
 confident read is the committed text. A track is confirmed after `confirm_reads` agreeing
 valid reads; a confirmed track is re-read only every `reread_every` frames, which saves OCR
 time, and its text only changes when another group clearly outvotes it.
+
+At a gate the next vehicle stops where the last one stood, so overlap alone would carry one
+vehicle's text onto the next. Two checks keep a track to one vehicle:
+- its look (detector/appearance.py), against the crop the track last read as its text: a box
+  that looks somewhat different (below `same_look`) is read again at once, however settled the
+  track; one that looks unlike it (below `new_look`) twice in a row starts a new track. Once is
+  not enough: a hand or a blurred frame changes one frame's look as much as a new vehicle does;
+- its text: a valid read `new_text_distance` or more characters away from the track's valid
+  text starts a new track with that read (so a readable new vehicle gets its own track on its
+  first frame). An unconfirmed track only splits so when its look changed too: a parked car
+  whose first reads disagree must still settle on one track.
+A new track shows nothing it has not read itself.
 """
 from __future__ import annotations
 
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
+import cv2
+import numpy as np
+
+from detector.appearance import Look, look, similarity
 from detector.boxes import iou
 from detector.plate_format import alnum
 from detector.results import PlateBox, PlateText
 
 
 MIN_DT_S = 0.05  # frames closer than this in time count as this far apart when estimating motion
+CROP_QUALITY = 85  # JPEG quality of a track's best crop (the plate event's picture)
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,9 @@ class TrackingConfig:
     confirm_reads: int = 3  # agreeing valid reads that confirm a track
     reread_every: int = 10  # a confirmed track is read again every this many frames
     max_reads: int = 30  # reads kept per track (the vote's memory)
+    new_look: float = 0.55  # a box that looks less like its track's last read than this twice in a row is another vehicle
+    same_look: float = 0.8  # one that looks less like it than this is read again at once
+    new_text_distance: int = 3  # a valid read this many characters from the track's valid text is another vehicle
 
     def validate(self) -> None:
         from detector.config import ConfigError
@@ -37,6 +57,10 @@ class TrackingConfig:
             raise ConfigError("tracking.iou must be in (0, 1] and tracking.expire_s positive")
         if min(self.confirm_reads, self.reread_every, self.max_reads) < 1 or self.max_reads < self.confirm_reads:
             raise ConfigError("tracking.confirm_reads, reread_every and max_reads must be >= 1, max_reads >= confirm_reads")
+        if not -1 <= self.new_look <= self.same_look <= 1:
+            raise ConfigError("tracking.new_look and same_look must be in [-1, 1], new_look <= same_look")
+        if self.new_text_distance < 2:
+            raise ConfigError("tracking.new_text_distance must be >= 2 (one character is a misread, not a new vehicle)")
 
 
 @dataclass(frozen=True)
@@ -46,17 +70,20 @@ class Read:
     valid: bool
 
 
+def text_distance(a: str, b: str) -> int:
+    """Characters to change, add or drop to turn one plate text into the other (punctuation aside)."""
+    a, b = alnum(a), alnum(b)
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
+
+
 def _similar(a: str, b: str) -> bool:
     """Same plate up to one character read wrongly, missing or extra."""
-    a, b = alnum(a), alnum(b)
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b)) <= 1
-    short, long_ = sorted((a, b), key=len)
-    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+    return text_distance(a, b) <= 1
 
 
 def vote(reads: list[Read], prefer: str = "") -> tuple[Read | None, int]:
@@ -84,6 +111,8 @@ def vote(reads: list[Read], prefer: str = "") -> tuple[Read | None, int]:
 
 @dataclass
 class Track:
+    """One vehicle's plate on one camera: where it is, what it was read as, what to report."""
+
     id: int
     box: PlateBox
     first_seen: float
@@ -95,8 +124,11 @@ class Track:
     valid: bool = False
     confirmed: bool = False
     frames_since_read: int = 0
-    best_read_confidence: float = -1.0  # of the read that supplied the best crop
     last_read: PlateText | None = None
+    look: Look | None = None  # of the last crop read as this track's text: the vehicle as it was read
+    looked_unlike: bool = False  # its last box looked unlike `look` (below new_look)
+    crop: bytes | None = None  # JPEG of the most confident read of the committed text
+    crop_confidence: float = -1.0  # that read's confidence
 
     def predicted(self, now: float) -> tuple[float, float, float, float]:
         dt = now - self.last_seen
@@ -104,6 +136,20 @@ class Track:
         b = self.box
         return (b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy)
 
+
+@dataclass(frozen=True)
+class Sighting:
+    """One box of a frame as its track sees it."""
+
+    box: PlateBox
+    track: Track
+    shown: PlateText  # what to show for the box: the track's voted text
+    read: PlateText | None  # the read made of this box, when the track needed one
+
+    @property
+    def news(self) -> bool:
+        """A confirmed vehicle read again (its plate event is due or up for an update)."""
+        return self.read is not None and self.track.confirmed
 
 
 def _centre(b) -> tuple[float, float]:
@@ -118,13 +164,29 @@ class CameraTracker:
         self.tracks: dict[int, Track] = {}
         self._ids = ids or itertools.count(1)  # pass one shared counter to keep ids unique across cameras
 
-    def update(self, boxes: list[PlateBox], now: float) -> list[Track]:
-        """Match this frame's boxes to tracks (greedy by IoU); return the track of each box, in order."""
+    def follow(self, image: np.ndarray, boxes: list[PlateBox], now: float,
+               read: Callable[[PlateBox], PlateText]) -> list[Sighting]:
+        """This frame's boxes on their tracks, read with `read` where a track needs it; in box order."""
+        looks = [look(image, b.bbox) for b in boxes]
+        sightings = []
+        for box, box_look, (track, likeness) in zip(boxes, looks, self._match(boxes, looks, now)):
+            changed = likeness < self.config.same_look
+            text = read(box) if changed or self.needs_read(track) else None
+            if text is not None:
+                if self._another_vehicle(track, text, changed):
+                    del self.tracks[track.id]
+                    track = self._open(box, now)
+                self._add_read(track, text, box_look, image)
+            sightings.append(Sighting(box, track, self.voted(track), text))
+        return sightings
+
+    def _match(self, boxes: list[PlateBox], looks: list[Look], now: float) -> list[tuple[Track, float]]:
+        """The track of each box (greedy by IoU) and how alike its look is to the track's last read (1: new)."""
         self.tracks = {i: t for i, t in self.tracks.items() if now - t.last_seen <= self.config.expire_s}
         # the last box counts too: a prediction from a jittery velocity must not lose a parked car
         pairs = sorted(((max(iou(t.predicted(now), b.bbox), iou(t.box.bbox, b.bbox)), tid, k)
                         for tid, t in self.tracks.items() for k, b in enumerate(boxes)), reverse=True)
-        assigned: dict[int, Track] = {}
+        assigned: dict[int, tuple[Track, float]] = {}
         used: set[int] = set()
         for overlap, tid, k in pairs:
             if overlap < self.config.iou:
@@ -132,6 +194,10 @@ class CameraTracker:
             if k in assigned or tid in used:
                 continue
             track = self.tracks[tid]
+            likeness = 1.0 if track.look is None else similarity(track.look, looks[k])
+            if likeness < self.config.new_look and track.looked_unlike:  # another vehicle where this one was
+                continue
+            track.looked_unlike = likeness < self.config.new_look
             # frames can arrive in bursts: a floor on dt and a running mean keep the velocity sane
             dt = max(MIN_DT_S, now - track.last_seen)
             (cx0, cy0), (cx1, cy1) = _centre(track.box.bbox), _centre(boxes[k].bbox)
@@ -139,14 +205,23 @@ class CameraTracker:
             track.velocity = (0.5 * vx + 0.5 * (cx1 - cx0) / dt, 0.5 * vy + 0.5 * (cy1 - cy0) / dt)
             track.box, track.last_seen = boxes[k], now
             track.frames_since_read += 1
-            assigned[k], used = track, used | {tid}
+            assigned[k], used = (track, likeness), used | {tid}
         for k, box in enumerate(boxes):
             if k not in assigned:
-                track = Track(next(self._ids), box, now, now, reads=deque(maxlen=self.config.max_reads))
-                track.frames_since_read = self.config.reread_every  # never read yet
-                self.tracks[track.id] = track
-                assigned[k] = track
+                assigned[k] = (self._open(box, now), 1.0)
         return [assigned[k] for k in range(len(boxes))]
+
+    def _open(self, box: PlateBox, now: float) -> Track:
+        track = Track(next(self._ids), box, now, now, reads=deque(maxlen=self.config.max_reads))
+        track.frames_since_read = self.config.reread_every  # never read yet
+        self.tracks[track.id] = track
+        return track
+
+    def _another_vehicle(self, track: Track, read: PlateText, look_changed: bool) -> bool:
+        """A valid read far from the track's valid text: on a settled track, or one whose look changed."""
+        if not (track.reads and track.valid and read.valid) or not (track.confirmed or look_changed):
+            return False
+        return text_distance(read.text, track.text) >= self.config.new_text_distance
 
     def voted(self, track: Track) -> PlateText:
         """What to show for a track now: its committed text, with the layout of its last read."""
@@ -157,8 +232,8 @@ class CameraTracker:
     def needs_read(self, track: Track) -> bool:
         return not track.confirmed or track.frames_since_read >= self.config.reread_every
 
-    def add_read(self, track: Track, read: PlateText) -> bool:
-        """Count a read in the track's vote; True when it is the most confident read so far."""
+    def _add_read(self, track: Track, read: PlateText, read_look: Look, image: np.ndarray) -> None:
+        """Count a read in the track's vote; keep its look when it agrees, its crop when it is the best."""
         track.frames_since_read = 0
         track.last_read = read
         track.reads.append(Read(read.text, read.confidence, read.valid))
@@ -171,7 +246,10 @@ class CameraTracker:
             if track.text == winner.text:
                 track.confidence = winner.confidence
             track.confirmed = track.confirmed or (winner.valid and agreeing >= self.config.confirm_reads)
-        best = read.text == track.text and read.confidence > track.best_read_confidence
-        if best:
-            track.best_read_confidence = read.confidence
-        return best
+        if track.look is None or _similar(read.text, track.text):
+            track.look = read_look
+        if read.text == track.text and read.confidence > track.crop_confidence:
+            x1, y1, x2, y2 = track.box.bbox
+            ok, jpeg = cv2.imencode(".jpg", image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, CROP_QUALITY])
+            if ok:
+                track.crop, track.crop_confidence = jpeg.tobytes(), read.confidence

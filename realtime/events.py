@@ -1,6 +1,6 @@
 """Plate events: one per vehicle, sent when its track is confirmed (again if its text changes).
 
-The worker reports confirmed tracks (TrackReport); the EventBook, on the loop side, turns
+The worker reports a confirmed track each time it is read (TrackReport); the EventBook, on the loop side, turns
 them into PlateEvents: a track keeps its event; a new track with the same text on the same
 camera within `window_s` of the last sighting continues that event (a car lingering at the
 gate, lost for a moment, is still one event); later, the same plate makes a new one.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass, replace
+
+from detector.tracking import Track
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class TrackReport:
     last_seen: float
     reads: int
     crop: bytes | None  # JPEG of the track's most confident read
+
+    @classmethod
+    def of(cls, camera_id: str, track: Track) -> "TrackReport":
+        return cls(camera_id, track.id, track.text, track.confidence, track.first_seen, track.last_seen,
+                   len(track.reads), track.crop)
 
 
 @dataclass(frozen=True)

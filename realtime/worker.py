@@ -50,8 +50,6 @@ class InferenceWorker:
         self._tracking = tracking
         self._trackers: dict[str, tuple[CameraTracker, float]] = {}  # camera -> tracker, last frame time
         self._track_ids = itertools.count(1)  # track ids unique across cameras; nothing else is shared
-        self._reported: dict[tuple[str, int], str] = {}  # (camera, track) -> text last reported
-        self._crops: dict[tuple[str, int], bytes] = {}  # (camera, track) -> JPEG of its best read
         self._slots = slots
         self._waker = waker
         self._max_batch = max_batch
@@ -162,32 +160,11 @@ class InferenceWorker:
         camera_id = frame.payload.camera_id
         tracker = self._trackers.get(camera_id, (None, 0.0))[0] or CameraTracker(self._tracking, self._track_ids)
         self._trackers[camera_id] = (tracker, frame.at)
-        tracks = tracker.update(boxes, frame.at)
-        reads, reports, ocr_calls = [], [], 0
-        for box, track in zip(boxes, tracks):
-            key = (camera_id, track.id)
-            if tracker.needs_read(track):
-                text = self.detector.read(image, box)
-                ocr_calls += text.passes
-                if tracker.add_read(track, text):
-                    ok, jpeg = cv2.imencode(".jpg", image[box.y1:box.y2, box.x1:box.x2], [cv2.IMWRITE_JPEG_QUALITY, 85])
-                    if ok:
-                        self._crops[key] = jpeg.tobytes()
-            reads.append(PlateRead.of(box, tracker.voted(track), track.id, track.confirmed))
-            if track.confirmed and (track.frames_since_read == 0 or self._reported.get(key) != track.text):
-                self._reported[key] = track.text
-                reports.append(TrackReport(camera_id, track.id, track.text, track.confidence, track.first_seen,
-                                           track.last_seen, len(track.reads), self._crops.get(key)))
-        self._drop_track_state(camera_id, alive=tracker.tracks.keys())
-        return tuple(reads), tuple(reports), ocr_calls
+        sightings = tracker.follow(image, boxes, frame.at, lambda box: self.detector.read(image, box))
+        reads = tuple(PlateRead.of(s.box, s.shown, s.track.id, s.track.confirmed) for s in sightings)
+        reports = tuple(TrackReport.of(camera_id, s.track) for s in sightings if s.news)
+        return reads, reports, sum(s.read.passes for s in sightings if s.read is not None)
 
     def _forget_idle_cameras(self, now: float) -> None:
         for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > TRACKER_IDLE_S]:
             del self._trackers[camera_id]
-            self._drop_track_state(camera_id, alive=())
-
-    def _drop_track_state(self, camera_id: str, alive) -> None:
-        """Forget what was kept for tracks of a camera that are closed."""
-        for key in [k for k in self._reported.keys() | self._crops.keys() if k[0] == camera_id and k[1] not in alive]:
-            self._reported.pop(key, None)
-            self._crops.pop(key, None)

@@ -328,26 +328,68 @@ def plate_sample(rng: random.Random, spec: PlateSpec | None = None) -> tuple[np.
     return plate_crop(scene, scene.plates[0], rng), spec
 
 
+@dataclass(frozen=True)
+class Vehicle:
+    """One vehicle as a fixed camera sees it: its plate, drawn once, where it stands, its body's colour."""
+
+    spec: PlateSpec
+    plate: np.ndarray
+    quad: np.ndarray  # the plate's corners in the frame
+    body_colour: tuple[int, int, int]
+
+    def drawn(self, background: np.ndarray, offset: tuple[float, float], rng: random.Random) -> Scene:
+        """The frame with this vehicle moved by `offset` pixels, degraded a little like a webcam."""
+        height, width = background.shape[:2]
+        img = background.copy()
+        moved = self.quad + np.float32(offset)
+        x1, y1 = np.floor(moved.min(0)).astype(int)
+        x2, y2 = np.ceil(moved.max(0)).astype(int)
+        plate_w, plate_h = _plate_size(self.spec)
+        cv2.rectangle(img, (int(x1 - plate_w), int(y1 - plate_h * 2)), (int(x2 + plate_w), int(y2 + plate_h)),
+                      self.body_colour, -1)
+        _paste(img, self.plate, moved)
+        box = (max(0, x1), max(0, y1), min(width, x2), min(height, y2))
+        return Scene(degrade(img, random.Random(rng.random()), strength=0.3), (PlateBox(box, self.spec),))
+
+
+def _plate_size(spec: PlateSpec) -> tuple[float, float]:
+    plate_h = 60.0 if spec.layout == "one_row" else 90.0
+    return plate_h * ASPECT[spec.layout], plate_h
+
+
+def _vehicle(rng: random.Random, spec: PlateSpec, cx: float, cy: float) -> Vehicle:
+    plate = _dirt_and_glare(render_plate(spec, rng), rng)
+    quad = _quad(rng, cx, cy, *_plate_size(spec))
+    return Vehicle(spec, plate, quad, tuple(rng.randint(0, 255) for _ in range(3)))
+
+
 def plate_video(rng: random.Random, frames: int, layout: str | None = None, step: float = 2.0,
                 width: int = 640, height: int = 480) -> list[Scene]:
     """A vehicle whose plate drifts `step` pixels a frame across a fixed scene, like a car at a gate."""
     spec = random_plate(rng, layout)
     background = _background(rng, width, height)
-    plate = _dirt_and_glare(render_plate(spec, rng), rng)
-    plate_h = 60.0 if spec.layout == "one_row" else 90.0
-    plate_w = plate_h * ASPECT[spec.layout]
-    quad = _quad(rng, width / 2 - step * frames / 2, height * 0.6, plate_w, plate_h)
-    body_colour = tuple(rng.randint(0, 255) for _ in range(3))
-    scenes = []
-    for i in range(frames):
-        img = background.copy()
-        moved = quad + np.float32([step * i, 0])
-        x1, y1 = np.floor(moved.min(0)).astype(int)
-        x2, y2 = np.ceil(moved.max(0)).astype(int)
-        cv2.rectangle(img, (int(x1 - plate_w), int(y1 - plate_h * 2)), (int(x2 + plate_w), int(y2 + plate_h)), body_colour, -1)
-        _paste(img, plate, moved)
-        box = (max(0, x1), max(0, y1), min(width, x2), min(height, y2))
-        scenes.append(Scene(degrade(img, random.Random(rng.random()), strength=0.3), (PlateBox(box, spec),)))
+    vehicle = _vehicle(rng, spec, width / 2 - step * frames / 2, height * 0.6)
+    return [vehicle.drawn(background, (step * i, 0), rng) for i in range(frames)]
+
+
+def gate_visits(rng: random.Random, visits: list[int], frames: int, gap: int = 0, jitter: float = 2.0,
+                width: int = 640, height: int = 480) -> list[Scene]:
+    """Vehicles stopping one after another at the same spot of one camera, each for `frames` frames.
+
+    `visits` names the vehicle of each stop ([0, 1, 2]: three vehicles; [0, 1, 0]: the first one
+    comes back); each stop's plate wobbles by up to `jitter` pixels a frame, and `gap` frames of the
+    empty spot come between stops.
+    """
+    background = _background(rng, width, height)
+    vehicles: dict[int, Vehicle] = {}
+    scenes: list[Scene] = []
+    for n, v in enumerate(visits):
+        if v not in vehicles:
+            vehicles[v] = _vehicle(rng, random_plate(rng), width / 2, height * 0.6)
+        if n:
+            scenes += [Scene(background.copy(), ()) for _ in range(gap)]
+        scenes += [vehicles[v].drawn(background, (rng.uniform(-jitter, jitter), rng.uniform(-jitter, jitter)), rng)
+                   for _ in range(frames)]
     return scenes
 
 
