@@ -62,6 +62,16 @@ def alnum(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", text.upper().replace("Đ", "D").replace("đ", "D"))
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Characters to change, add or drop to turn one string into the other (Levenshtein)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
 def _fit(chars: str, pattern: str) -> list[tuple[str, int]]:
     """Every way to force `chars` into a pattern of D (digit) / L (letter) slots, with its fix count."""
     if len(chars) != len(pattern):

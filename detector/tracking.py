@@ -31,7 +31,7 @@ import numpy as np
 
 from detector.appearance import Look, look, similarity
 from detector.boxes import iou
-from detector.plate_format import alnum
+from detector.plate_format import alnum, edit_distance
 from detector.results import PlateBox, PlateText
 
 
@@ -72,18 +72,20 @@ class Read:
 
 def text_distance(a: str, b: str) -> int:
     """Characters to change, add or drop to turn one plate text into the other (punctuation aside)."""
-    a, b = alnum(a), alnum(b)
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
-    return row[-1]
+    return edit_distance(alnum(a), alnum(b))
 
 
 def _similar(a: str, b: str) -> bool:
-    """Same plate up to one character read wrongly, missing or extra."""
-    return text_distance(a, b) <= 1
+    """Same plate up to one character read wrongly, missing or extra (text_distance <= 1, the vote's fast path)."""
+    a, b = alnum(a), alnum(b)
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) <= 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 def vote(reads: list[Read], prefer: str = "") -> tuple[Read | None, int]:

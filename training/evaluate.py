@@ -22,19 +22,10 @@ from time import perf_counter
 from detector.boxes import iou
 from detector.config import DEFAULT_CONFIG, ReaderConfig, load_yaml, vision_config
 from detector.plate_detector import PlateDetector
-from detector.plate_format import alnum
+from detector.plate_format import alnum, edit_distance
 from detector.plate_reader import PlateReader
 from training.datasets import EVAL_SEED, scene
 
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
 
 
 def char_accuracy(read: str, truth: str) -> float:
