@@ -9,6 +9,13 @@ every fourth frame blurred hard as in the event tests, and real gate frames move
 recompressed and some blurred; (next) two different vehicles at one spot: synthetic vehicles of
 the same plate layout, and the gate camera's consecutive motorbikes. tracking.same_look and
 tracking.new_look in config.yaml are chosen from these figures.
+
+Then the gate queue (with vn-gate): its consecutive motorbikes, each held --hold frames (moved a
+pixel or two, recompressed) with no gap, through a camera tracker and the event book with the
+real camera reader, in-process, as the server's worker runs them: once with the shipped
+tracking settings and once with overlap alone (looks and far reads ignored: the tracker before
+it knew a vehicle from the next). Printed: plate events, events carrying an earlier vehicle's
+text, frames showing an earlier vehicle's text, vehicles whose own text got an event.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import csv
 import itertools
 import random
 import re
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -24,6 +32,10 @@ import numpy as np
 from detector import PersistentDetector
 from detector.appearance import look, similarity
 from detector.boxes import iou
+from detector.config import DEFAULT_CONFIG, from_mapping, load_yaml
+from detector.plate_format import alnum
+from detector.tracking import CameraTracker, TrackingConfig
+from realtime.events import EventBook, TrackReport
 from training.real_data import REAL_DIR
 from training.synth import encode_jpeg, plate_video
 
@@ -57,24 +69,35 @@ def synthetic(detector: PersistentDetector, vehicles: int) -> tuple[list[float],
     return same, following
 
 
-def gate(detector: PersistentDetector, frames: int) -> tuple[list[float], list[float]]:
-    boxes: dict[str, list[tuple[int, ...]]] = {}
+def gate_lane(frames: int, labelled: bool = False) -> list[tuple[str, tuple[int, int, int, int], str]]:
+    """The motorbike lane's own CCTV frames with one plate, in order: (file, box, text)."""
+    plates: dict[str, list[tuple[tuple[int, ...], str]]] = {}
     with open(GATE_DIR / "scenes.csv", newline="") as f:
         for row in csv.DictReader(f):
-            if re.fullmatch(r"xemay\d+\.jpg", row["file"]):  # the motorbike lane's own CCTV frames
-                boxes.setdefault(row["file"], []).append(tuple(int(row[k]) for k in ("x1", "y1", "x2", "y2")))
-    names = sorted((n for n, b in boxes.items() if len(b) == 1), key=lambda n: int(n[5:-4]))[:frames]
+            if re.fullmatch(r"xemay\d+\.jpg", row["file"]) and (row["text"] or not labelled):
+                box = tuple(int(row[k]) for k in ("x1", "y1", "x2", "y2"))
+                plates.setdefault(row["file"], []).append((box, row["text"]))
+    names = sorted((n for n, p in plates.items() if len(p) == 1), key=lambda n: int(n[5:-4]))[:frames]
+    return [(name, *plates[name][0]) for name in names]
+
+
+def _nudged(image: np.ndarray, rng: random.Random, pixels: float, quality: int) -> np.ndarray:
+    """The frame moved by up to `pixels` each way and recompressed: the same scene a moment later."""
+    shift = np.float32([[1, 0, rng.uniform(-pixels, pixels)], [0, 1, rng.uniform(-pixels, pixels)]])
+    moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    return _recompressed(moved, quality)
+
+
+def gate(detector: PersistentDetector, frames: int) -> tuple[list[float], list[float]]:
     rng, same, following, previous = random.Random(0), [], [], None
-    for name in names:
-        image, truth = cv2.imread(str(GATE_DIR / "scenes" / name)), boxes[name][0]
+    for name, truth, _ in gate_lane(frames):
+        image = cv2.imread(str(GATE_DIR / "scenes" / name))
         box = _found(detector, image, truth)
         if box is None:
             continue
         now = look(image, box)
         for k in range(3):  # the same vehicle a moment later: moved a little, recompressed, sometimes blurred
-            moved = cv2.warpAffine(image, np.float32([[1, 0, rng.uniform(-3, 3)], [0, 1, rng.uniform(-2, 2)]]),
-                                   image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
-            later_image = _recompressed(cv2.GaussianBlur(moved, (0, 0), 1.5) if k == 0 else moved, 70)
+            later_image = _nudged(cv2.GaussianBlur(image, (0, 0), 1.5) if k == 0 else image, rng, 3, 70)
             later_box = _found(detector, later_image, truth)
             if later_box is not None:
                 same.append(similarity(now, look(later_image, later_box)))
@@ -82,6 +105,29 @@ def gate(detector: PersistentDetector, frames: int) -> tuple[list[float], list[f
             following.append(similarity(previous, now))
         previous = now
     return same, following
+
+
+def gate_queue(detector: PersistentDetector, tracking: TrackingConfig, vehicles: int, hold: int) -> dict:
+    rng, images, truths = random.Random(0), [], []
+    for name, _, text in gate_lane(vehicles, labelled=True):
+        image = cv2.imread(str(GATE_DIR / "scenes" / name))
+        images += [_nudged(image, rng, 2, 80) for _ in range(hold)]
+        truths += [text] * hold
+    tracker, book = CameraTracker(tracking), EventBook(window_s=60)
+    events, shown_earlier = [], 0
+    for i, image in enumerate(images):
+        earlier = {truths[i - d * hold] for d in (1, 2, 3) if i >= d * hold} - {truths[i]}
+        sightings = tracker.follow(image, detector.locate_batch([image])[0], i / 10,
+                                   lambda box, image=image: detector.read(image, box))
+        shown_earlier += any(alnum(s.shown.text) in earlier for s in sightings)
+        for s in sightings:
+            if s.news:
+                event, announce = book.observe(TrackReport.of("gate", s.track))
+                events += [(alnum(event.text), earlier)] if announce else []
+    return {"vehicles": len(images) // hold, "events": len(events),
+            "events with an earlier vehicle's text": sum(text in earlier for text, earlier in events),
+            "frames showing an earlier vehicle's text": f"{shown_earlier} / {len(images)}",
+            "vehicles whose text got an event": len({t for t, _ in events} & set(truths))}
 
 
 def spread(values: list[float]) -> str:
@@ -94,13 +140,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vehicles", type=int, default=25, help="synthetic vehicles")
     parser.add_argument("--gate", type=int, default=200, help="gate frames (0: none)")
+    parser.add_argument("--queue", type=int, default=40, help="gate queue: vehicles (0: none)")
+    parser.add_argument("--hold", type=int, default=20, help="gate queue: frames each vehicle is held")
     args = parser.parse_args()
     detector = PersistentDetector()
     rows = dict(zip(("synthetic same", "synthetic next"), synthetic(detector, args.vehicles)))
-    if args.gate and (GATE_DIR / "scenes.csv").exists():
+    gate_data = (GATE_DIR / "scenes.csv").exists()
+    if args.gate and gate_data:
         rows.update(zip(("gate same", "gate next"), gate(detector, args.gate)))
     for name, values in rows.items():
         print(f"{name:15s} {spread(values)}")
+    if args.queue and gate_data:
+        shipped = from_mapping(TrackingConfig, "tracking", load_yaml(DEFAULT_CONFIG).get("tracking"))
+        overlap_alone = replace(shipped, new_look=-1.0, same_look=-1.0, new_text_distance=99)
+        for name, tracking in (("shipped tracking", shipped), ("overlap alone", overlap_alone)):
+            print(f"gate queue, {name}: {gate_queue(detector, tracking, args.queue, args.hold)}")
 
 
 if __name__ == "__main__":
