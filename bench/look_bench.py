@@ -131,6 +131,8 @@ def gate_queue(detector: PersistentDetector, tracking: TrackingConfig, vehicles:
 
 
 def spread(values: list[float]) -> str:
+    if not values:
+        return "n=   0"
     v = np.array(values)
     cuts = " ".join(f"p{q}={np.percentile(v, q):.2f}" for q in (1, 5, 50, 95, 99))
     return f"n={len(v):4d}  min={v.min():.2f} {cuts} max={v.max():.2f}"

@@ -1,5 +1,6 @@
 """The streaming benchmark runs in a short mode in CI so it never rots (no thresholds here)."""
 import json
+import re
 import subprocess
 import sys
 
@@ -77,3 +78,12 @@ def test_frames_not_processed_are_accounted_for_by_the_server_counters():
     camera |= {"processed": 5, "correct": 5, "latencies": [10.0] * 5}
     report = summarise([camera], samples, before, {"frames": 106, "dropped": 9, "refused": 2, "waiting": 0}, 1.0)
     assert report["unaccounted"] == 1 and report["results_lost"] == 1
+
+
+def test_look_bench_tells_one_vehicle_from_the_next_in_a_short_run():
+    proc = subprocess.run([sys.executable, "-m", "bench.look_bench", "--vehicles", "6", "--gate", "6", "--queue", "3",
+                           "--hold", "4"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    medians = {line[:15].strip(): float(re.search(r"p50=(-?[\d.]+)", line).group(1))
+               for line in proc.stdout.splitlines() if "p50=" in line}
+    assert medians["synthetic same"] > medians["synthetic next"], proc.stdout
