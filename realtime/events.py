@@ -1,9 +1,10 @@
 """Plate events: one per vehicle, sent when its track is confirmed (again if its text changes).
 
-The worker reports a confirmed track each time it is read (TrackReport); the EventBook, on the loop side, turns
-them into PlateEvents: a track keeps its event; a new track with the same text on the same
-camera within `window_s` of the last sighting continues that event (a car lingering at the
-gate, lost for a moment, is still one event); later, the same plate makes a new one.
+The worker reports a confirmed track each time it is read (TrackReport); the EventBook, on
+the loop side, alone decides what is announced, turning reports into PlateEvents: a track
+keeps its event; a new track with the same text on the same camera within `window_s` of the
+last sighting continues that event (a car lingering at the gate, lost for a moment, is still
+one event); later, the same plate makes a new one.
 """
 from __future__ import annotations
 
