@@ -20,10 +20,8 @@ text, frames showing an earlier vehicle's text, vehicles whose own text got an e
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import random
-import re
 from dataclasses import replace
 
 import cv2
@@ -36,11 +34,8 @@ from detector.config import DEFAULT_CONFIG, from_mapping, load_yaml
 from detector.plate_format import alnum
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.events import EventBook, TrackReport
-from training.real_data import REAL_DIR
+from training.gate_data import GATE_DIR, GateFrame, load_frames
 from training.synth import encode_jpeg, plate_video
-
-GATE_DIR = REAL_DIR.parent / "vn-gate"
-
 
 def _recompressed(image: np.ndarray, quality: int = 85) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(encode_jpeg(image, quality), np.uint8), cv2.IMREAD_COLOR)
@@ -69,16 +64,9 @@ def synthetic(detector: PersistentDetector, vehicles: int) -> tuple[list[float],
     return same, following
 
 
-def gate_lane(frames: int, labelled: bool = False) -> list[tuple[str, tuple[int, int, int, int], str]]:
-    """The motorbike lane's own CCTV frames with one plate, in order: (file, box, text)."""
-    plates: dict[str, list[tuple[tuple[int, ...], str]]] = {}
-    with open(GATE_DIR / "scenes.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if re.fullmatch(r"xemay\d+\.jpg", row["file"]) and (row["text"] or not labelled):
-                box = tuple(int(row[k]) for k in ("x1", "y1", "x2", "y2"))
-                plates.setdefault(row["file"], []).append((box, row["text"]))
-    names = sorted((n for n, p in plates.items() if len(p) == 1), key=lambda n: int(n[5:-4]))[:frames]
-    return [(name, *plates[name][0]) for name in names]
+def motorbike_lane(count: int, labelled: bool = False) -> list[GateFrame]:
+    """The first `count` frames of the gate's motorbike lane, in order (those with a text, if `labelled`)."""
+    return [g for g in load_frames() if g.lane == "xemay" and (g.text or not labelled)][:count]
 
 
 def _nudged(image: np.ndarray, rng: random.Random, pixels: float, quality: int) -> np.ndarray:
@@ -90,8 +78,8 @@ def _nudged(image: np.ndarray, rng: random.Random, pixels: float, quality: int) 
 
 def gate(detector: PersistentDetector, frames: int) -> tuple[list[float], list[float]]:
     rng, same, following, previous = random.Random(0), [], [], None
-    for name, truth, _ in gate_lane(frames):
-        image = cv2.imread(str(GATE_DIR / "scenes" / name))
+    for frame in motorbike_lane(frames):
+        image, truth = cv2.imread(str(frame.path)), frame.box
         box = _found(detector, image, truth)
         if box is None:
             continue
@@ -109,10 +97,10 @@ def gate(detector: PersistentDetector, frames: int) -> tuple[list[float], list[f
 
 def gate_queue(detector: PersistentDetector, tracking: TrackingConfig, vehicles: int, hold: int) -> dict:
     rng, images, truths = random.Random(0), [], []
-    for name, _, text in gate_lane(vehicles, labelled=True):
-        image = cv2.imread(str(GATE_DIR / "scenes" / name))
+    for frame in motorbike_lane(vehicles, labelled=True):
+        image = cv2.imread(str(frame.path))
         images += [_nudged(image, rng, 2, 80) for _ in range(hold)]
-        truths += [text] * hold
+        truths += [frame.text] * hold
     tracker, book = CameraTracker(tracking), EventBook(window_s=60)
     events, shown_earlier = [], 0
     for i, image in enumerate(images):
