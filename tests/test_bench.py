@@ -87,3 +87,12 @@ def test_look_bench_tells_one_vehicle_from_the_next_in_a_short_run():
     medians = {line[:15].strip(): float(re.search(r"p50=(-?[\d.]+)", line).group(1))
                for line in proc.stdout.splitlines() if "p50=" in line}
     assert medians["synthetic same"] > medians["synthetic next"], proc.stdout
+
+
+def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench.real_replay", "--set", "gate", "--limit", "4", "--cameras", "2",
+                           "--hold", "5", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    gate = json.loads((tmp_path / "real-replay-gate.json").read_text())["gate"]
+    assert gate["photos"] == 4 and gate["latency_ms"]["p95"] is not None
+    assert 0 <= gate["event"] <= 1 and 0 <= gate["photo_path"] <= 1

@@ -1,0 +1,195 @@
+"""Real photos streamed as gate cameras through the real server: how well the live path reads them.
+
+    python -m bench.real_replay                         # both sets, six cameras, each photo held 1.5 s at 10 fps
+    python -m bench.real_replay --set gate --limit 60   # a quicker look
+
+Each evaluation photo is one vehicle at a gate: vn-real's evaluation split (training/real_data)
+and vn-gate's (training/gate_data: 15% of plate texts, by hash). Its camera sends it for --hold
+frames, each moved by up to a pixel and recompressed as a webcam's frames differ, then --gap
+frames of an empty grey picture, then the next photo; --cameras cameras share the photos in
+turn, each a client process streaming at --fps as binary attachments, all at once. Then, on
+the same photos in-process with the server stopped: the photo path (what `python -m detector`
+and POST /detect read) and the camera path frame by frame (the live detector and reader
+without tracks).
+
+Printed per set (a photo's text counts when the A-Z0-9 of a read equals the caption's):
+- event: share of photos whose camera got a plate_event with its text while it stood there
+  (or within a second after); wrong events: events with a text no photo there had;
+- shown late: share of results showing the photo's text on the last 5 frames of its hold;
+- first right p50/p95: from the photo's first frame sent to the first result showing its text,
+  over the photos that got one;
+- p95: the live results' latency, send to receipt (the fast lane);
+- photo path and camera path: shares read by those paths on the same photos; the issue's
+  target is event >= 0.95 x photo path.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.stream_bench import ROOT, percentile, start_server
+from detector.plate_format import alnum
+
+LATE_FRAMES = 5  # the last frames of a hold that "shown late" looks at
+AFTER_S = 1.0  # an event this long after its photo left still counts for it
+
+
+@dataclass(frozen=True)
+class Photo:
+    path: Path
+    text: str  # A-Z0-9
+
+
+def evaluation_photos(name: str) -> list[Photo]:
+    if name == "real":
+        from training import real_data
+
+        return [Photo(p.path, alnum(p.text)) for p in real_data.split(real_data.load())[1]]
+    from training import gate_data
+
+    return [Photo(g.path, g.text) for g in gate_data.split(gate_data.load_frames())[1]]
+
+
+def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[bytes]:
+    """Each photo `hold` times (nudged, recompressed), then `gap` empty frames."""
+    import cv2
+    import numpy as np
+
+    rng, frames = random.Random(seed), []
+    for photo in photos:
+        image = cv2.imread(str(photo.path))
+        for _ in range(hold):
+            shift = np.float32([[1, 0, rng.uniform(-1, 1)], [0, 1, rng.uniform(-1, 1)]])
+            moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+            frames.append(cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
+        empty = cv2.imencode(".jpg", np.full_like(image, 110), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+        frames += [empty] * gap
+    return frames
+
+
+def run_camera(url: str, index: int, photos: list[Photo], hold: int, gap: int, fps: float, out: mp.Queue) -> None:
+    import socketio
+
+    frames = camera_frames(photos, hold, gap, seed=index)
+    camera_id = f"gate{index}"
+    sent: list[float] = []
+    results: list[tuple[int, float, list[str]]] = []  # frame_id, received, texts shown
+    events: list[tuple[float, str]] = []  # received, text
+    sio = socketio.Client(reconnection=False)
+    sio.on("detection_result", lambda r: results.append(
+        (r["frame_id"], time.perf_counter(), [alnum(d["text"]) for d in r["detections"]])))
+    sio.on("plate_event", lambda e: events.append((time.perf_counter(), alnum(e["text"]))))
+    sio.connect(url, transports=["websocket"], wait_timeout=20)
+    start = time.perf_counter()
+    for i, jpeg in enumerate(frames):
+        sent.append(time.perf_counter())
+        sio.emit("video_frame", {"camera_id": camera_id, "frame": jpeg, "frame_id": i})
+        time.sleep(max(0.0, start + (i + 1) / fps - time.perf_counter()))
+    time.sleep(AFTER_S + 1.0)  # the last results and events
+    sio.disconnect()
+    out.put({"camera": index, "sent": sent, "results": results, "events": events})
+
+
+def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap: int) -> dict:
+    """The live figures of one set from what each camera sent and received."""
+    period = hold + gap
+    right_events = wrong_events = late_right = late_total = 0
+    first_right, latencies = [], []
+    for stream in streams:
+        mine = photos[stream["camera"]::cameras]
+        sent = stream["sent"]
+        starts = [sent[k * period] for k in range(len(mine))] + [sent[-1] + 1.0]
+        for k, photo in enumerate(mine):
+            window = (starts[k], starts[k + 1] + AFTER_S)
+            right_events += any(window[0] <= t <= window[1] and text == photo.text for t, text in stream["events"])
+            shown = [(received, texts) for fid, received, texts in stream["results"] if fid // period == k]
+            seen = [received for received, texts in shown if photo.text in texts]
+            if seen:
+                first_right.append((min(seen) - starts[k]) * 1000)
+            late = [texts for fid, _, texts in stream["results"] if fid // period == k and hold - LATE_FRAMES <= fid % period < hold]
+            late_total += len(late)
+            late_right += sum(photo.text in texts for texts in late)
+        texts_there = {p.text for p in mine}
+        wrong_events += sum(text not in texts_there for _, text in stream["events"])
+        latencies += [(received - sent[fid]) * 1000 for fid, received, _ in stream["results"]]
+    return {"photos": len(photos), "event": round(right_events / len(photos), 4), "wrong_events": wrong_events,
+            "shown_late": round(late_right / late_total, 4) if late_total else None,
+            "first_right_ms": {"p50": percentile(first_right, 50), "p95": percentile(first_right, 95),
+                               "photos": len(first_right)},
+            "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)}}
+
+
+def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
+    server, url = start_server({}, log_path)
+    try:
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        procs = [ctx.Process(target=run_camera, args=(url, i, photos[i::args.cameras], args.hold, args.gap, args.fps, out))
+                 for i in range(args.cameras)]
+        for p in procs:
+            p.start()
+        seconds = len(photos) / args.cameras * (args.hold + args.gap) / args.fps
+        streams = [out.get(timeout=seconds + 300) for _ in procs]
+        for p in procs:
+            p.join(30)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return judge(photos, streams, args.cameras, args.hold, args.gap)
+
+
+def offline_paths(photos: list[Photo]) -> dict:
+    """Shares read on the same photos by the photo path and, frame by frame, by the camera path."""
+    import cv2
+
+    from detector import PersistentDetector
+    from detector.config import load_yaml, vision_config
+
+    detector = PersistentDetector(vision_config(load_yaml(ROOT / "config.yaml")))
+    photo = camera = 0
+    for p in photos:
+        image = cv2.imread(str(p.path))
+        photo += any(alnum(r.text) == p.text for r in detector.detect(image, photo=True))
+        camera += any(alnum(r.text) == p.text for r in detector.detect(image))
+    return {"photo_path": round(photo / len(photos), 4), "camera_path": round(camera / len(photos), 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=["real", "gate", "both"], default="both")
+    parser.add_argument("--cameras", type=int, default=6)
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--hold", type=int, default=15, help="frames each photo is held")
+    parser.add_argument("--gap", type=int, default=3, help="empty frames between photos")
+    parser.add_argument("--limit", type=int, default=0, help="photos per set at most (0: all), spread over the set")
+    parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"cameras": args.cameras, "fps": args.fps, "hold": args.hold, "gap": args.gap}
+    for name in (["real", "gate"] if args.set == "both" else [args.set]):
+        photos = evaluation_photos(name)
+        if args.limit and len(photos) > args.limit:
+            photos = photos[::len(photos) // args.limit][:args.limit]
+        live = stream_set(photos, args, args.out / f"server-replay-{name}.log")
+        report[name] = live | offline_paths(photos)
+    path = args.out / f"real-replay-{args.set}.json"
+    path.write_text(json.dumps(report, indent=1))
+    print(f"{args.cameras} cameras x {args.fps:g} fps, each photo held {args.hold} frames, {args.gap} empty between")
+    print(f"{'set':6}{'photos':>7}{'event':>7}{'wrong':>6}{'late':>7}{'1st p50':>9}{'1st p95':>9}{'p95 ms':>8}"
+          f"{'photo path':>11}{'camera path':>12}{'event/photo':>12}")
+    for name in (k for k in ("real", "gate") if k in report):
+        r = report[name]
+        ratio = round(r["event"] / r["photo_path"], 3) if r["photo_path"] else None
+        print(f"{name:6}{r['photos']:>7}{r['event']:>7}{r['wrong_events']:>6}{r['shown_late']!s:>7}"
+              f"{r['first_right_ms']['p50']!s:>9}{r['first_right_ms']['p95']!s:>9}{r['latency_ms']['p95']!s:>8}"
+              f"{r['photo_path']:>11}{r['camera_path']:>12}{ratio!s:>12}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
