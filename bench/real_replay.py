@@ -79,10 +79,15 @@ def run_camera(url: str, index: int, photos: list[Photo], hold: int, gap: int, f
     camera_id = f"gate{index}"
     sent: list[float] = []
     results: list[tuple[int, float, list[str]]] = []  # frame_id, received, texts shown
+    stages: list[dict] = []  # the server's timing_ms of each result
     events: list[tuple[float, str]] = []  # received, text
     sio = socketio.Client(reconnection=False)
-    sio.on("detection_result", lambda r: results.append(
-        (r["frame_id"], time.perf_counter(), [alnum(d["text"]) for d in r["detections"]])))
+
+    def on_result(r: dict) -> None:
+        results.append((r["frame_id"], time.perf_counter(), [alnum(d["text"]) for d in r["detections"]]))
+        stages.append(r["timing_ms"])
+
+    sio.on("detection_result", on_result)
     sio.on("plate_event", lambda e: events.append((time.perf_counter(), alnum(e["text"]))))
     sio.connect(url, transports=["websocket"], wait_timeout=20)
     start = time.perf_counter()
@@ -92,14 +97,14 @@ def run_camera(url: str, index: int, photos: list[Photo], hold: int, gap: int, f
         time.sleep(max(0.0, start + (i + 1) / fps - time.perf_counter()))
     time.sleep(AFTER_S + 1.0)  # the last results and events
     sio.disconnect()
-    out.put({"camera": index, "sent": sent, "results": results, "events": events})
+    out.put({"camera": index, "sent": sent, "results": results, "events": events, "stages": stages})
 
 
 def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap: int) -> dict:
     """The live figures of one set from what each camera sent and received."""
     period = hold + gap
     right_events = wrong_events = late_right = late_total = 0
-    first_right, latencies = [], []
+    first_right, latencies, stages = [], [], []
     for stream in streams:
         mine = photos[stream["camera"]::cameras]
         sent = stream["sent"]
@@ -117,15 +122,17 @@ def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap
         texts_there = {p.text for p in mine}
         wrong_events += sum(text not in texts_there for _, text in stream["events"])
         latencies += [(received - sent[fid]) * 1000 for fid, received, _ in stream["results"]]
+        stages += stream["stages"]
     return {"photos": len(photos), "event": round(right_events / len(photos), 4), "wrong_events": wrong_events,
             "shown_late": round(late_right / late_total, 4) if late_total else None,
             "first_right_ms": {"p50": percentile(first_right, 50), "p95": percentile(first_right, 95),
                                "photos": len(first_right)},
-            "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)}}
+            "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
+            "stages_ms": {k: round(sum(t[k] for t in stages) / len(stages), 1) for k in stages[0]} if stages else {}}
 
 
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
-    server, url = start_server({}, log_path)
+    server, url = start_server({"careful": {"enabled": not args.no_careful}}, log_path)
     try:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
@@ -167,6 +174,7 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=15, help="frames each photo is held")
     parser.add_argument("--gap", type=int, default=3, help="empty frames between photos")
     parser.add_argument("--limit", type=int, default=0, help="photos per set at most (0: all), spread over the set")
+    parser.add_argument("--no-careful", action="store_true", help="the camera lane alone (careful.enabled: false)")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -188,6 +196,7 @@ def main() -> None:
         print(f"{name:6}{r['photos']:>7}{r['event']:>7}{r['wrong_events']:>6}{r['shown_late']!s:>7}"
               f"{r['first_right_ms']['p50']!s:>9}{r['first_right_ms']['p95']!s:>9}{r['latency_ms']['p95']!s:>8}"
               f"{r['photo_path']:>11}{r['camera_path']:>12}{ratio!s:>12}")
+        print(f"       stages ms (mean): {r['stages_ms']}")
     print(f"wrote {path}")
 
 

@@ -1,7 +1,7 @@
 """EasyOCR plate reader: the recogniser only (no text detector), one call per plate crop.
 
 The crop is split into rows (detector.rows) and each row is fed to EasyOCR's
-`Reader.recognize` as a horizontal box; the rows are joined and normalised to the
+recogniser (`get_text`, as `Reader.recognize` does) as a horizontal box; the rows are joined and normalised to the
 canonical Vietnamese form (detector.plate_format). A single photo's plate is read from
 several crops, and a crop whose shape could hold one row or two is read the other way too
 when its first read fits no plate format.
@@ -17,6 +17,8 @@ from typing import Sequence
 import cv2
 import easyocr.easyocr
 import numpy as np
+from easyocr.recognition import get_text
+from easyocr.utils import get_image_list
 
 from detector.config import ReaderConfig, resolve
 from detector.crops import plate_crops
@@ -78,8 +80,11 @@ class PlateReader:
                 user_network_directory=str(resolve(config.network_dir)),
                 recog_network=config.network, detector=False, download_enabled=False, verbose=False)
             # EasyOCR keeps a custom network's input height in a module global, which the next Reader
-            # built in this process overwrites: keep ours, and put it back before each read
+            # built in this process overwrites, and Reader.recognize reads it: keep ours and call the
+            # recogniser's own steps with it (get_image_list, get_text), so readers of two networks
+            # can read in two threads at once (the camera lane and the careful lane)
             self._img_h = easyocr.easyocr.imgH
+            self._ignored = "".join(set(self.reader.character) - set(ALLOWED))
             self.read(np.full((40, 160, 3), 255, np.uint8))  # fail now on a broken network, not on a frame
         except ModelLoadError:
             raise
@@ -109,10 +114,11 @@ class PlateReader:
 
     def read_rows(self, grey: np.ndarray, rows: list[tuple[int, int]]) -> PlateText:
         """The plate text of a grey crop read as these (y_start, y_end) rows."""
-        boxes = [[0, grey.shape[1], y0, y1] for y0, y1 in rows]
-        easyocr.easyocr.imgH = self._img_h
-        results = self.reader.recognize(
-            grey, horizontal_list=boxes, free_list=[], allowlist=ALLOWED, detail=1, paragraph=False, reformat=False)
+        results = []
+        for y0, y1 in rows:  # one row at a time, as Reader.recognize does on a CPU
+            images, max_width = get_image_list([[0, grey.shape[1], y0, y1]], [], grey, model_height=self._img_h)
+            results += get_text(self.reader.character, self._img_h, int(max_width), self.reader.recognizer,
+                                self.reader.converter, images, self._ignored, workers=0, device=self.reader.device)
         texts = [str(r[1]) for r in results]
         confidence = float(min((r[2] for r in results), default=0.0))
         plate = normalise_rows(texts)

@@ -131,6 +131,8 @@ class Track:
     looked_unlike: bool = False  # its last box looked unlike `look` (below new_look)
     crop: bytes | None = None  # JPEG of the most confident read of the committed text
     crop_confidence: float = -1.0  # that read's confidence
+    careful_reads: int = 0  # reads of it by the careful lane (realtime/careful.py) counted so far
+    careful_news: bool = False  # a careful read changed its vote since its last sighting
 
     def predicted(self, now: float) -> tuple[float, float, float, float]:
         dt = now - self.last_seen
@@ -147,11 +149,7 @@ class Sighting:
     track: Track
     shown: PlateText  # what to show for the box: the track's voted text
     read: PlateText | None  # the read made of this box, when the track needed one
-
-    @property
-    def news(self) -> bool:
-        """A confirmed vehicle read again (its plate event is due or up for an update)."""
-        return self.read is not None and self.track.confirmed
+    news: bool = False  # a confirmed vehicle read again, here or carefully (its plate event is due or up for an update)
 
 
 def _centre(b) -> tuple[float, float]:
@@ -179,8 +177,20 @@ class CameraTracker:
                     del self.tracks[track.id]
                     track = self._open(box, now)
                 self._add_read(track, text, box_look, image)
-            sightings.append(Sighting(box, track, self.voted(track), text))
+            news = track.confirmed and (text is not None or track.careful_news)
+            track.careful_news = False
+            sightings.append(Sighting(box, track, self.voted(track), text, news))
         return sightings
+
+    def add_careful_read(self, track_id: int, read: PlateText, weight: int) -> None:
+        """A photo-grade read of one of the track's boxes, counted as `weight` reads (a closed track's is dropped)."""
+        track = self.tracks.get(track_id)
+        if track is None:
+            return
+        track.careful_reads += 1
+        if read.valid:
+            self._vote(track, read, weight)
+            track.careful_news = True
 
     def _match(self, boxes: list[PlateBox], looks: list[Look], now: float) -> list[tuple[Track, float]]:
         """The track of each box (greedy by IoU) and how alike its look is to the track's last read (1: new)."""
@@ -238,7 +248,18 @@ class CameraTracker:
         """Count a read in the track's vote; keep its look when it agrees, its crop when it is the best."""
         track.frames_since_read = 0
         track.last_read = read
-        track.reads.append(Read(read.text, read.confidence, read.valid))
+        self._vote(track, read)
+        if track.look is None or _similar(read.text, track.text):
+            track.look = read_look
+        if read.text == track.text and read.confidence > track.crop_confidence:
+            x1, y1, x2, y2 = track.box.bbox
+            ok, jpeg = cv2.imencode(".jpg", image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, CROP_QUALITY])
+            if ok:
+                track.crop, track.crop_confidence = jpeg.tobytes(), read.confidence
+
+    def _vote(self, track: Track, read: PlateText, weight: int = 1) -> None:
+        """Count a read `weight` times in the track's vote and commit the winner."""
+        track.reads.extend([Read(read.text, read.confidence, read.valid)] * weight)
         winner, agreeing = vote(list(track.reads), prefer=track.text)
         if winner is not None:
             changed = winner.text != track.text
@@ -248,10 +269,3 @@ class CameraTracker:
             if track.text == winner.text:
                 track.confidence = winner.confidence
             track.confirmed = track.confirmed or (winner.valid and agreeing >= self.config.confirm_reads)
-        if track.look is None or _similar(read.text, track.text):
-            track.look = read_look
-        if read.text == track.text and read.confidence > track.crop_confidence:
-            x1, y1, x2, y2 = track.box.bbox
-            ok, jpeg = cv2.imencode(".jpg", image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, CROP_QUALITY])
-            if ok:
-                track.crop, track.crop_confidence = jpeg.tobytes(), read.confidence

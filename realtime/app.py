@@ -151,7 +151,8 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     slots, waker = FrameSlots(keep_all=server.naive), LoopWaker()
     load = load_detector or (lambda: PersistentDetector(config.vision))
     tracking = replace(config.tracking, reread_every=1) if server.naive else config.tracking
-    worker = InferenceWorker(load, slots, waker, 1 if server.naive else server.max_batch, tracking)
+    careful = None if server.naive or not config.careful.enabled else config.careful
+    worker = InferenceWorker(load, slots, waker, 1 if server.naive else server.max_batch, tracking, careful)
     runtime = Runtime(config, slots, worker, Stats(),
                       EventBook(config.events.window_s), PlateLog(resolve(config.events.database)))
     stats = runtime.stats

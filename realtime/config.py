@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from detector.config import DEFAULT_CONFIG, ConfigError, VisionConfig, from_mapping, load_yaml, vision_config
 from detector.tracking import TrackingConfig
+from realtime.careful import CarefulConfig
 
 ASYNC_MODES = ("eventlet", "threading")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -67,6 +68,7 @@ class AppConfig:
     vision: VisionConfig
     tracking: TrackingConfig
     events: EventsConfig
+    careful: CarefulConfig
     path: Path
 
 
@@ -91,7 +93,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     path = Path(path or env.get("CONFIG") or DEFAULT_CONFIG)
     data = load_yaml(path)
-    unknown = sorted(set(data) - {"server", "detector", "reader", "tracking", "events"})
+    unknown = sorted(set(data) - {"server", "detector", "reader", "tracking", "events", "careful"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
     server_data = dict(data.get("server") or {})
@@ -102,4 +104,5 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     server = from_mapping(ServerConfig, "server", server_data)
     return AppConfig(replace(server, log_level=server.log_level.upper()), vision_config(data),
                      from_mapping(TrackingConfig, "tracking", data.get("tracking")),
-                     from_mapping(EventsConfig, "events", data.get("events")), path)
+                     from_mapping(EventsConfig, "events", data.get("events")),
+                     from_mapping(CarefulConfig, "careful", data.get("careful")), path)

@@ -22,6 +22,7 @@ import numpy as np
 from detector import PersistentDetector, PlateBox, PlateRead
 from detector.annotate import draw_reads
 from detector.tracking import CameraTracker, TrackingConfig
+from realtime.careful import CarefulConfig, CarefulLane, job, priority
 from realtime.events import TrackReport
 from realtime.frames import FrameError, decode
 from realtime.slots import Frame, FrameSlots
@@ -45,9 +46,11 @@ TRACKER_IDLE_S = 60.0  # a camera silent for this long loses its tracker
 
 class InferenceWorker:
     def __init__(self, load: Callable[[], PersistentDetector], slots: FrameSlots, waker: LoopWaker, max_batch: int,
-                 tracking: TrackingConfig):
+                 tracking: TrackingConfig, careful: CarefulConfig | None = None):
         self._load = load
         self._tracking = tracking
+        self._careful_config = careful  # None: no careful lane
+        self.careful: CarefulLane | None = None
         self._trackers: dict[str, tuple[CameraTracker, float]] = {}  # camera -> tracker, last frame time
         self._track_ids = itertools.count(1)  # track ids unique across cameras; nothing else is shared
         self._slots = slots
@@ -83,6 +86,10 @@ class InferenceWorker:
             self.load_error = f"{type(exc).__name__}: {exc}"
             self._waker.notify()
             return
+        if self._careful_config is not None:
+            detector = self.detector
+            self.careful = CarefulLane(self._careful_config, lambda region, box: detector.read(region, box, photo=True))
+            self.careful.start()
         self._waker.notify()
         while True:
             frames = self._slots.take(self._max_batch, timeout=0.5)
@@ -96,6 +103,7 @@ class InferenceWorker:
     def process(self, frames: list[Frame]) -> list[FrameResult]:
         """Results for a batch; a frame that breaks the models fails alone."""
         started = perf_counter()
+        self._count_careful_reads()
         decoded: list[tuple[Frame, np.ndarray, float]] = []
         results: list[FrameResult] = []
         for frame in frames:
@@ -161,9 +169,22 @@ class InferenceWorker:
         tracker = self._trackers.get(camera_id, (None, 0.0))[0] or CameraTracker(self._tracking, self._track_ids)
         self._trackers[camera_id] = (tracker, frame.at)
         sightings = tracker.follow(image, boxes, frame.at, lambda box: self.detector.read(image, box))
+        if self.careful is not None:
+            for s in sightings:
+                if (rank := priority(s.track, self.careful.config)) is not None:
+                    self.careful.offer(job(camera_id, s.track, rank, image, s.box))
         reads = tuple(PlateRead.of(s.box, s.shown, s.track.id, s.track.confirmed) for s in sightings)
         reports = tuple(TrackReport.of(camera_id, s.track) for s in sightings if s.news)
         return reads, reports, sum(s.read.passes for s in sightings if s.read is not None)
+
+    def _count_careful_reads(self) -> None:
+        """The careful lane's reads into their tracks' votes (a track closed meanwhile is gone)."""
+        if self.careful is None:
+            return
+        for read in self.careful.take_reads():
+            tracker = self._trackers.get(read.camera_id, (None, 0.0))[0]
+            if tracker is not None:
+                tracker.add_careful_read(read.track_id, read.text, self.careful.config.weight)
 
     def _forget_idle_cameras(self, now: float) -> None:
         for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > TRACKER_IDLE_S]:
