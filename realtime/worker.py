@@ -19,7 +19,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from detector import PersistentDetector, PlateBox, PlateRead
+from detector import PersistentDetector, PlateBox, PlateRead, PlateText
 from detector.annotate import draw_reads
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import CarefulConfig, CarefulLane, job, priority
@@ -58,6 +58,8 @@ class InferenceWorker:
         self._max_batch = max_batch
         threading = real_threading()
         self._lock = threading.Lock()
+        # the photo reader serves single photos here and vehicles in the careful lane: one at a time
+        self._photo_reader_turn = threading.Lock()
         self._outbox: deque[FrameResult] = deque()
         self._failures: list[str] = []  # tracebacks of frames the models broke on, for the loop side to log
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
@@ -87,8 +89,7 @@ class InferenceWorker:
             self._waker.notify()
             return
         if self._careful_config is not None:
-            detector = self.detector
-            self.careful = CarefulLane(self._careful_config, lambda region, box: detector.read(region, box, photo=True))
+            self.careful = CarefulLane(self._careful_config, self._read_photo)
             self.careful.start()
         self._waker.notify()
         while True:
@@ -145,7 +146,7 @@ class InferenceWorker:
             frame_boxes, detect_ms = located[i]
             t1 = perf_counter()
             if frame.photo:  # read every plate, no tracks
-                texts = [self.detector.read(image, b, photo=True) for b in frame_boxes]
+                texts = [self._read_photo(image, b) for b in frame_boxes]
                 reads = tuple(PlateRead.of(b, t) for b, t in zip(frame_boxes, texts))
                 reports, ocr_calls = (), sum(t.passes for t in texts)
             else:
@@ -176,6 +177,11 @@ class InferenceWorker:
         reads = tuple(PlateRead.of(s.box, s.shown, s.track.id, s.track.confirmed) for s in sightings)
         reports = tuple(TrackReport.of(camera_id, s.track) for s in sightings if s.news)
         return reads, reports, sum(s.read.passes for s in sightings if s.read is not None)
+
+    def _read_photo(self, image: np.ndarray, box: PlateBox) -> PlateText:
+        """A plate read as single photos are (from this thread or the careful lane's)."""
+        with self._photo_reader_turn:
+            return self.detector.read(image, box, photo=True)
 
     def _count_careful_reads(self) -> None:
         """The careful lane's reads into their tracks' votes (a track closed meanwhile is gone)."""
