@@ -30,6 +30,7 @@ from realtime.threads import real_threading
 MARGIN = 0.5  # the region copied around a box, as a share of its width and height on each side
 STALE_S = 3.0  # a job not taken this long after it was offered is dropped: its vehicle has likely gone
 MAX_JOBS = 64  # pending jobs at most (one per track): the oldest go first
+NOTHING = PlateText("", "", 0.0, False, 1, passes=0)
 NICE = 19  # the lane's thread yields the CPU to the camera lane and the event loop whenever they want it
 
 
@@ -98,6 +99,7 @@ class CarefulLane:
         self._reads: list[CarefulRead] = []  # read, not yet taken: their tracks want no more offers
         self._pause = threading.Event()  # never set: a real sleep, also under eventlet
         self.done = 0  # careful reads made (for /health)
+        self.failed = 0  # of them, reads the models raised on
         self._thread = threading.Thread(target=self._run, name="careful-lane", daemon=True)
 
     def start(self) -> None:
@@ -140,7 +142,11 @@ class CarefulLane:
         while True:
             current = self._next()
             started = monotonic()
-            text = self._read(current.region, current.box)
+            try:
+                text = self._read(current.region, current.box)
+            except Exception:  # a region the models break on: the vehicle's try is spent, the lane goes on
+                text = NOTHING
+                self.failed += 1
             with self._ready:
                 self._reads.append(CarefulRead(current.camera_id, current.track_id, text))
                 self._busy = None

@@ -27,7 +27,8 @@ def health_report(runtime: "Runtime") -> dict:
         "cameras": {cid: cam.summary() for cid, cam in runtime.stats.cameras.items()},
         **totals,
         "waiting": runtime.slots.waiting(),
-        "careful_reads": worker.careful.done if worker.careful else None,  # None: no careful lane
+        # None: no careful lane; failed: reads the models raised on (each spends its vehicle's try)
+        "careful": {"reads": worker.careful.done, "failed": worker.careful.failed} if worker.careful else None,
         "memory": {"rss_mb": round(_PROCESS.memory_info().rss / 2**20, 1)},
         "plate_log": {"write_errors": runtime.plate_log.write_errors, "last_error": runtime.plate_log.last_error},
     }

@@ -87,6 +87,27 @@ def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first()
     assert [r.track_id for r in reads] == [b.id, a.id, c.id] and lane.done == 3
 
 
+def test_a_read_the_models_break_on_spends_the_try_and_the_lane_goes_on():
+    def breaking_read(region, plate_box):
+        if plate_box.confidence < 0.5:
+            raise RuntimeError("the models broke on this region")
+        return read("51F-123.45")
+
+    lane = CarefulLane(CarefulConfig(reads_per_s=100.0), breaking_read)
+    image = np.zeros((480, 640, 3), np.uint8)
+    tracker = CameraTracker(TrackingConfig())
+    a, b = (see(tracker, [(box(100 + 300 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(2))
+    lane.offer(job("cam", a, 0, image, PlateBox(100, 50, 220, 80, 0.3)))
+    lane.offer(job("cam", b, 1, image, PlateBox(400, 50, 520, 80, 0.9)))
+    lane.start()
+    deadline, reads = time.monotonic() + 10, []
+    while len(reads) < 2 and time.monotonic() < deadline:
+        reads += lane.take_reads()
+        time.sleep(0.01)
+    assert [(r.track_id, r.text.text) for r in reads] == [(a.id, ""), (b.id, "51F-123.45")]
+    assert lane.failed == 1 and lane.done == 2
+
+
 def test_a_job_is_a_copy_of_the_region_around_its_box():
     image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     tracker = CameraTracker(TrackingConfig())
@@ -138,4 +159,5 @@ def test_a_real_plate_the_camera_lane_misreads_ends_with_the_careful_reads_text(
         last = [alnum(d["text"]) for d in results[-1]["detections"]]
         assert truth in last, (truth, [[d["text"] for d in r["detections"]] for r in results])
         assert truth in [alnum(e["text"]) for e in client.events], (truth, client.events)
-    assert server.health().json()["careful_reads"] >= 2
+    careful = server.health().json()["careful"]
+    assert careful["reads"] >= 2 and careful["failed"] == 0
