@@ -3,16 +3,17 @@
 The camera lane reads every frame quickly (a 256 px detector, `vn_plate`, one crop). A vehicle
 is seen for 20-50 frames, so the budget that matters is per vehicle: the worker offers this
 lane each frame's box of a track that wants a careful read, the lane keeps the best offer per
-track (largest x most confident) until it is free, and reads it as a single photo is read (`reader.photo_network`, several crops, both row splits: about a
-quarter of a second of one core), at most `reads_per_s` a second. The read goes back into the
-track's vote, counted `weight` times. Order: unconfirmed tracks first, then confirmed tracks
-never read carefully; a track gets `per_track` careful reads at most, the second only when the
-first found no valid plate, so a parked vehicle is not read over and over.
+track (largest x most confident) until it is free, and reads it as a single photo is read
+(`reader.photo_network`, several crops, both row splits: about a quarter of a second of one
+core), at most `reads_per_s` a second. The read goes back into the track's vote, counted
+`weight` times. Order: unconfirmed tracks first, then confirmed tracks never read carefully;
+a track gets `per_track` careful reads at most, the second only when the first found no valid
+plate, so a parked vehicle is not read over and over.
 
-The lane never holds the camera lane up: its thread runs at the lowest CPU priority, it shares
-no lock with the camera lane but its own O(1) queue's, it keeps no frame (only small copies of
-plate regions), and it hands its reads back through `take_reads`, which the worker drains
-between batches.
+The lane keeps out of the camera lane's way: its thread runs at the lowest CPU priority, it
+uses no model of the camera lane's (the photo reader it shares with single photos, taking
+turns), it keeps no frame (only small copies of plate regions), and it hands its reads back
+through `take_reads`, which the worker drains between batches.
 """
 from __future__ import annotations
 

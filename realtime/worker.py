@@ -4,7 +4,8 @@ It loads the PersistentDetector, then loops: take every waiting frame (one batch
 find plates in the whole batch with one YOLO call, read each plate, and hand the results
 to the loop side through an outbox. It never emits, logs per frame or touches the
 metrics itself: all of that happens on the loop side, which keeps eventlet's green
-primitives out of this thread.
+primitives out of this thread. Each track's best box also goes to the careful lane
+(realtime/careful.py), whose photo-grade reads come back into the tracks' votes here.
 """
 from __future__ import annotations
 
