@@ -76,6 +76,11 @@ def priority(track: Track, config: CarefulConfig) -> int | None:
     return 2 if not track.valid else None  # the careful read found nothing valid: one more try
 
 
+def quality(box: PlateBox) -> float:
+    """How good a box is to read carefully: large and surely a plate."""
+    return (box.x2 - box.x1) * (box.y2 - box.y1) * box.confidence
+
+
 def job(camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox) -> CarefulJob:
     """A job for one box of a frame: a copy of the region around it, the box in its pixels."""
     h, w = image.shape[:2]
@@ -83,8 +88,7 @@ def job(camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBo
     x0, y0 = max(0, box.x1 - mx), max(0, box.y1 - my)
     region = image[y0:min(h, box.y2 + my), x0:min(w, box.x2 + mx)].copy()
     moved = PlateBox(box.x1 - x0, box.y1 - y0, box.x2 - x0, box.y2 - y0, box.confidence)
-    quality = (box.x2 - box.x1) * (box.y2 - box.y1) * box.confidence
-    return CarefulJob(camera_id, track.id, rank, quality, region, moved, monotonic())
+    return CarefulJob(camera_id, track.id, rank, quality(box), region, moved, monotonic())
 
 
 class CarefulLane:
@@ -106,14 +110,15 @@ class CarefulLane:
     def start(self) -> None:
         self._thread.start()
 
-    def offer(self, new: CarefulJob) -> None:
-        key = (new.camera_id, new.track_id)
+    def offer(self, camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox) -> None:
+        """A box of a track that wants a careful read; its region is copied only if it beats the track's last offer."""
+        key = (camera_id, track.id)
         with self._ready:
             old = self._jobs.get(key)
             answered = any((r.camera_id, r.track_id) == key for r in self._reads)
-            if key == self._busy or answered or (old is not None and old.quality >= new.quality):
+            if key == self._busy or answered or (old is not None and old.quality >= quality(box)):
                 return
-            self._jobs[key] = new
+            self._jobs[key] = job(camera_id, track, rank, image, box)
             if len(self._jobs) > MAX_JOBS:
                 del self._jobs[min(self._jobs, key=lambda k: self._jobs[k].offered)]
             self._ready.notify()

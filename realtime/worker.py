@@ -23,7 +23,7 @@ import numpy as np
 from detector import PersistentDetector, PlateBox, PlateRead, PlateText
 from detector.annotate import draw_reads
 from detector.tracking import CameraTracker, TrackingConfig
-from realtime.careful import CarefulConfig, CarefulLane, job, priority
+from realtime.careful import CarefulConfig, CarefulLane, priority
 from realtime.events import TrackReport
 from realtime.frames import FrameError, decode
 from realtime.slots import Frame, FrameSlots
@@ -174,7 +174,7 @@ class InferenceWorker:
         if self.careful is not None:
             for s in sightings:
                 if (rank := priority(s.track, self.careful.config)) is not None:
-                    self.careful.offer(job(camera_id, s.track, rank, image, s.box))
+                    self.careful.offer(camera_id, s.track, rank, image, s.box)
         reads = tuple(PlateRead.of(s.box, s.shown, s.track.id, s.track.confirmed) for s in sightings)
         reports = tuple(TrackReport.of(camera_id, s.track) for s in sightings if s.news)
         return reads, reports, sum(s.read.passes for s in sightings if s.read is not None)

@@ -71,11 +71,11 @@ def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first()
     image = np.zeros((480, 640, 3), np.uint8)
     tracker = CameraTracker(TrackingConfig())
     a, b, c = (see(tracker, [(box(100 + 200 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(3))
-    lane.offer(job("cam", a, 1, image, PlateBox(100, 50, 220, 80, 0.5)))
-    lane.offer(job("cam", a, 1, image, PlateBox(100, 50, 220, 80, 0.9)))  # a better box of the same track
-    lane.offer(job("cam", a, 1, image, PlateBox(100, 50, 220, 80, 0.6)))  # a worse one: the better stays
-    lane.offer(job("cam", b, 0, image, PlateBox(300, 50, 420, 80, 0.7)))
-    lane.offer(job("cam", c, 2, image, PlateBox(500, 50, 620, 80, 0.8)))
+    lane.offer("cam", a, 1, image, PlateBox(100, 50, 220, 80, 0.5))
+    lane.offer("cam", a, 1, image, PlateBox(100, 50, 220, 80, 0.9))  # a better box of the same track
+    lane.offer("cam", a, 1, image, PlateBox(100, 50, 220, 80, 0.6))  # a worse one: the better stays
+    lane.offer("cam", b, 0, image, PlateBox(300, 50, 420, 80, 0.7))
+    lane.offer("cam", c, 2, image, PlateBox(500, 50, 620, 80, 0.8))
     lane.start()
     gate.set()
     deadline = time.monotonic() + 10
@@ -97,8 +97,8 @@ def test_a_read_the_models_break_on_spends_the_try_and_the_lane_goes_on():
     image = np.zeros((480, 640, 3), np.uint8)
     tracker = CameraTracker(TrackingConfig())
     a, b = (see(tracker, [(box(100 + 300 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(2))
-    lane.offer(job("cam", a, 0, image, PlateBox(100, 50, 220, 80, 0.3)))
-    lane.offer(job("cam", b, 1, image, PlateBox(400, 50, 520, 80, 0.9)))
+    lane.offer("cam", a, 0, image, PlateBox(100, 50, 220, 80, 0.3))
+    lane.offer("cam", b, 1, image, PlateBox(400, 50, 520, 80, 0.9))
     lane.start()
     deadline, reads = time.monotonic() + 10, []
     while len(reads) < 2 and time.monotonic() < deadline:
