@@ -132,7 +132,8 @@ def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap
 
 
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
-    server, url = start_server({"careful": {"enabled": not args.no_careful}}, log_path)
+    careful = {"enabled": not args.no_careful} | ({"reads_per_s": args.reads_per_s} if args.reads_per_s else {})
+    server, url = start_server({"careful": careful}, log_path)
     try:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument("--gap", type=int, default=3, help="empty frames between photos")
     parser.add_argument("--limit", type=int, default=0, help="photos per set at most (0: all), spread over the set")
     parser.add_argument("--no-careful", action="store_true", help="the camera lane alone (careful.enabled: false)")
+    parser.add_argument("--reads-per-s", type=float, default=0.0, help="careful.reads_per_s (0: as config.yaml)")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
