@@ -109,14 +109,17 @@ def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap
         mine = photos[stream["camera"]::cameras]
         sent = stream["sent"]
         starts = [sent[k * period] for k in range(len(mine))] + [sent[-1] + 1.0]
+        by_photo: dict[int, list[tuple[int, float, list[str]]]] = {}  # photo index -> its frames' results
+        for result in stream["results"]:
+            by_photo.setdefault(result[0] // period, []).append(result)
         for k, photo in enumerate(mine):
             window = (starts[k], starts[k + 1] + AFTER_S)
             right_events += any(window[0] <= t <= window[1] and text == photo.text for t, text in stream["events"])
-            shown = [(received, texts) for fid, received, texts in stream["results"] if fid // period == k]
-            seen = [received for received, texts in shown if photo.text in texts]
+            shown = by_photo.get(k, [])
+            seen = [received for _, received, texts in shown if photo.text in texts]
             if seen:
                 first_right.append((min(seen) - starts[k]) * 1000)
-            late = [texts for fid, _, texts in stream["results"] if fid // period == k and hold - LATE_FRAMES <= fid % period < hold]
+            late = [texts for fid, _, texts in shown if hold - LATE_FRAMES <= fid % period < hold]
             late_total += len(late)
             late_right += sum(photo.text in texts for texts in late)
         texts_there = {p.text for p in mine}
