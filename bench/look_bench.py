@@ -43,7 +43,7 @@ def _recompressed(image: np.ndarray, quality: int = 85) -> np.ndarray:
 
 def _found(detector: PersistentDetector, image: np.ndarray, truth) -> tuple[int, int, int, int] | None:
     """The detector's box over the true plate, None when it misses it."""
-    boxes = detector.locate_batch([image])[0]
+    boxes = detector.camera.locate_batch([image])[0]
     best = max(boxes, key=lambda b: iou(b.bbox, truth), default=None)
     return best.bbox if best is not None and iou(best.bbox, truth) > 0.3 else None
 
@@ -105,8 +105,8 @@ def gate_queue(detector: PersistentDetector, tracking: TrackingConfig, vehicles:
     events, shown_earlier = [], 0
     for i, image in enumerate(images):
         earlier = {truths[i - d * hold] for d in (1, 2, 3) if i >= d * hold} - {truths[i]}
-        sightings = tracker.follow(image, detector.locate_batch([image])[0], i / 10,
-                                   lambda box, image=image: detector.read(image, box))
+        sightings = tracker.follow(image, detector.camera.locate_batch([image])[0], i / 10,
+                                   lambda box, image=image: detector.camera.read(image, box))
         shown_earlier += any(alnum(s.shown.text) in earlier for s in sightings)
         for s in sightings:
             if s.news:

@@ -27,10 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from bench.stream_bench import ROOT, percentile, start_server
 from detector.plate_format import alnum
@@ -72,8 +75,11 @@ def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[b
     return frames
 
 
-def run_camera(url: str, index: int, photos: list[Photo], hold: int, gap: int, fps: float, out: mp.Queue) -> None:
+def run_camera(url: str, index: int, photos: list[Photo], hold: int, gap: int, fps: float, nice: int,
+               out: mp.Queue) -> None:
     import socketio
+
+    os.nice(nice)  # the cameras' own CPU is not the server's on a real site: --client-nice gives it back
 
     frames = camera_frames(photos, hold, gap, seed=index)
     camera_id = f"gate{index}"
@@ -135,23 +141,26 @@ def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap
 
 
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
-    careful = {"enabled": not args.no_careful} | ({"reads_per_s": args.reads_per_s} if args.reads_per_s else {})
-    server, url = start_server({"careful": careful}, log_path)
+    careful = {"enabled": not args.no_careful} | {k: v for k, v in (("cpu_share", args.cpu_share),
+                                                                    ("wide_look_s", args.wide_look_s)) if v is not None}
+    tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
+    server, url = start_server({"careful": careful, "tracking": tracking}, log_path)
     try:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
-        procs = [ctx.Process(target=run_camera, args=(url, i, photos[i::args.cameras], args.hold, args.gap, args.fps, out))
-                 for i in range(args.cameras)]
+        procs = [ctx.Process(target=run_camera, args=(url, i, photos[i::args.cameras], args.hold, args.gap, args.fps,
+                                                      args.client_nice, out)) for i in range(args.cameras)]
         for p in procs:
             p.start()
         seconds = len(photos) / args.cameras * (args.hold + args.gap) / args.fps
         streams = [out.get(timeout=seconds + 300) for _ in procs]
         for p in procs:
             p.join(30)
+        careful = requests.get(f"{url}/health", timeout=10).json()["careful"]
     finally:
         server.terminate()
         server.wait(30)
-    return judge(photos, streams, args.cameras, args.hold, args.gap)
+    return judge(photos, streams, args.cameras, args.hold, args.gap) | {"careful": careful}
 
 
 def offline_paths(photos: list[Photo]) -> dict:
@@ -165,8 +174,8 @@ def offline_paths(photos: list[Photo]) -> dict:
     photo = camera = 0
     for p in photos:
         image = cv2.imread(str(p.path))
-        photo += any(alnum(r.text) == p.text for r in detector.detect(image, photo=True))
-        camera += any(alnum(r.text) == p.text for r in detector.detect(image))
+        photo += any(alnum(r.text) == p.text for r in detector.photo.detect(image))
+        camera += any(alnum(r.text) == p.text for r in detector.camera.detect(image))
     return {"photo_path": round(photo / len(photos), 4), "camera_path": round(camera / len(photos), 4)}
 
 
@@ -179,7 +188,13 @@ def main() -> None:
     parser.add_argument("--gap", type=int, default=3, help="empty frames between photos")
     parser.add_argument("--limit", type=int, default=0, help="photos per set at most (0: all), spread over the set")
     parser.add_argument("--no-careful", action="store_true", help="the camera lane alone (careful.enabled: false)")
-    parser.add_argument("--reads-per-s", type=float, default=0.0, help="careful.reads_per_s (0: as config.yaml)")
+    parser.add_argument("--cpu-share", type=float, default=None, help="careful.cpu_share (default: as config.yaml)")
+    parser.add_argument("--wide-look-s", type=float, default=None, help="careful.wide_look_s (default: as config.yaml; 0: none)")
+    parser.add_argument("--unconfirmed-every", type=int, default=0,
+                        help="tracking.unconfirmed_every (0: as config.yaml)")
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="CPU niceness of the camera processes (they share this machine with the server)")
+    parser.add_argument("--live-only", action="store_true", help="skip the photo and camera paths (slow, offline)")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -189,7 +204,7 @@ def main() -> None:
         if args.limit and len(photos) > args.limit:
             photos = photos[::len(photos) // args.limit][:args.limit]
         live = stream_set(photos, args, args.out / f"server-replay-{name}.log")
-        report[name] = live | offline_paths(photos)
+        report[name] = live | ({"photo_path": None, "camera_path": None} if args.live_only else offline_paths(photos))
     path = args.out / f"real-replay-{args.set}.json"
     path.write_text(json.dumps(report, indent=1))
     print(f"{args.cameras} cameras x {args.fps:g} fps, each photo held {args.hold} frames, {args.gap} empty between")
@@ -198,10 +213,11 @@ def main() -> None:
     for name in (k for k in ("real", "gate") if k in report):
         r = report[name]
         ratio = round(r["event"] / r["photo_path"], 3) if r["photo_path"] else None
+        paths = f"{r['photo_path']!s:>11}{r['camera_path']!s:>12}"
         print(f"{name:6}{r['photos']:>7}{r['event']:>7}{r['wrong_events']:>6}{r['shown_late']!s:>7}"
               f"{r['first_right_ms']['p50']!s:>9}{r['first_right_ms']['p95']!s:>9}{r['latency_ms']['p95']!s:>8}"
-              f"{r['photo_path']:>11}{r['camera_path']:>12}{ratio!s:>12}")
-        print(f"       stages ms (mean): {r['stages_ms']}")
+              f"{paths}{ratio!s:>12}")
+        print(f"       stages ms (mean): {r['stages_ms']}; careful lane: {r['careful']}")
     print(f"wrote {path}")
 
 

@@ -230,12 +230,12 @@ def raw_ceiling(cameras: int, seconds: float) -> dict:
     detector = PersistentDetector(vision_config(load_yaml(ROOT / "config.yaml")))
     frames = [f for i in range(cameras) for f in camera_frames(i)]
     images = [(cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR), t) for j, t in frames]
-    detector.detect(images[0][0])
+    detector.camera.detect(images[0][0])
     done = correct = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         image, truth = images[done % len(images)]
-        reads = detector.detect(image)
+        reads = detector.camera.detect(image)
         correct += bool(reads) and max(reads, key=lambda r: r.confidence).text == truth
         done += 1
     elapsed = time.perf_counter() - start

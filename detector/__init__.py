@@ -1,7 +1,7 @@
 """Vietnamese licence-plate reading: a YOLO plate detector and an EasyOCR plate reader, no web code.
 
     from detector import PersistentDetector
-    reads = PersistentDetector().detect(cv2.imread("photo.jpg"), photo=True)
+    reads = PersistentDetector().photo.detect(cv2.imread("photo.jpg"))  # or .camera, for a live frame
 """
 from detector.config import ConfigError, VisionConfig
 from detector.errors import ModelLoadError

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             print(json.dumps({"image": str(path), "error": "not a readable image file"}), flush=True)
             continue
-        reads = detector.detect(image, photo=True)
+        reads = detector.photo.detect(image)
         print(json.dumps({"image": str(path), "detections": [r.to_dict() for r in reads]}), flush=True)
         if args.annotate:
             cv2.imwrite(str(args.annotate / f"{path.stem}.jpg"), draw_reads(image, reads))

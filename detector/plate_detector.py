@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from detector.config import DetectorConfig, resolve  # noqa: E402
+from detector.config import DetectorConfig, Profile, resolve  # noqa: E402
 from detector.errors import ModelLoadError  # noqa: E402
 from detector.results import PlateBox  # noqa: E402
 
@@ -24,33 +24,29 @@ def pick_device(device: str) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-def weights_path(config: DetectorConfig, photos: bool = False) -> Path:
-    """The weights file of camera frames (or of single photos), checked to exist (ModelLoadError naming it otherwise)."""
-    key = "photo_weights" if photos and config.photo_weights else "weights"
-    path = resolve(getattr(config, key))
+def weights_path(profile: Profile, section: str = "profiles.camera") -> Path:
+    """A profile's detector weights, checked to exist (ModelLoadError naming the file and the setting otherwise)."""
+    path = resolve(profile.weights)
     if not path.is_file():
         raise ModelLoadError(
-            f"plate detector weights not found: {path}. Set detector.{key} in config.yaml to a YOLO "
+            f"plate detector weights not found: {path}. Set {section}.weights in config.yaml to a YOLO "
             ".pt/.onnx file, or rebuild the default with: python -m training.train_detector")
     return path
 
 
 class PlateDetector:
-    """Finds plate boxes in BGR images, several images per call: camera frames with detector.weights,
-    single photos with detector.photo_weights (the same model when that is not set)."""
+    """Finds plate boxes in BGR images, several images per call, with one profile's weights at its size."""
 
-    def __init__(self, config: DetectorConfig):
+    def __init__(self, config: DetectorConfig, profile: Profile, section: str = "profiles.camera"):
         import ultralytics  # noqa: F401  (importing it sets its logger's level: quieten it after)
 
         # Ultralytics logs loading chatter to stdout, where the CLI prints its JSON lines
         logging.getLogger("ultralytics").setLevel(logging.WARNING)
         self.config = config
-        self.path = weights_path(config)
-        self.photo_path = weights_path(config, photos=True)
+        self.imgsz = profile.imgsz
+        self.path = weights_path(profile, section)
         self.device = pick_device(config.device)
-        self.model = self._load(self.path, config.imgsz)
-        self.photo_model = self.model if self.photo_path == self.path else self._load(self.photo_path, config.photo_imgsz)
-
+        self.model = self._load(self.path, profile.imgsz)
     def _load(self, path: Path, imgsz: int):
         from ultralytics import YOLO
 
@@ -81,13 +77,11 @@ class PlateDetector:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         backend.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def detect_batch(self, images: list[np.ndarray], photos: bool = False) -> list[list[PlateBox]]:
-        """Plate boxes in each image; `photos`: single photos, looked at in more detail
-        (detector.photo_imgsz, detector.photo_weights) than camera frames (detector.imgsz)."""
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]:
+        """Plate boxes in each image."""
         if not images:
             return []
-        model, imgsz = (self.photo_model, self.config.photo_imgsz) if photos else (self.model, self.config.imgsz)
-        results = model.predict(images, imgsz=imgsz, conf=self.config.confidence, iou=self.config.iou,
+        results = self.model.predict(images, imgsz=self.imgsz, conf=self.config.confidence, iou=self.config.iou,
                                 max_det=self.config.max_plates, device=self.device, verbose=False)
         out = []
         for result in results:

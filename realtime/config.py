@@ -93,7 +93,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     path = Path(path or env.get("CONFIG") or DEFAULT_CONFIG)
     data = load_yaml(path)
-    unknown = sorted(set(data) - {"server", "detector", "reader", "tracking", "events", "careful"})
+    unknown = sorted(set(data) - {"server", "detector", "reader", "profiles", "tracking", "events", "careful"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
     server_data = dict(data.get("server") or {})

@@ -27,8 +27,10 @@ def health_report(runtime: "Runtime") -> dict:
         "cameras": {cid: cam.summary() for cid, cam in runtime.stats.cameras.items()},
         **totals,
         "waiting": runtime.slots.waiting(),
-        # None: no careful lane; failed: reads the models raised on (each spends its vehicle's try)
-        "careful": {"reads": worker.careful.done, "failed": worker.careful.failed} if worker.careful else None,
+        # None: no careful lane; failed: reads the models raised on (each spends its vehicle's try);
+        # wide_looks: frames with no plate for the camera lane that it searched at its own size
+        "careful": {"reads": worker.careful.done, "failed": worker.careful.failed,
+                    "wide_looks": worker.careful.wide_looks} if worker.careful else None,
         "memory": {"rss_mb": round(_PROCESS.memory_info().rss / 2**20, 1)},
         "plate_log": {"write_errors": runtime.plate_log.write_errors, "last_error": runtime.plate_log.last_error},
     }

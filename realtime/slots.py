@@ -27,9 +27,10 @@ class Frame:
     reply: Any = None  # POST /detect: where the loop side hands the result back
 
     @property
-    def photo(self) -> bool:
-        """A single photo (POST /detect), not a camera frame: read in full, no tracks."""
-        return self.sid is None
+    def profile(self) -> str:
+        """How it is looked at (config.yaml `profiles:`): a single photo (POST /detect) is read in full, with no
+        tracks; a camera frame quickly, through its camera's tracks."""
+        return "photo" if self.sid is None else "camera"
 
 
 class FrameSlots:

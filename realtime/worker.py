@@ -5,7 +5,8 @@ find plates in the whole batch with one YOLO call, read each plate, and hand the
 to the loop side through an outbox. It never emits, logs per frame or touches the
 metrics itself: all of that happens on the loop side, which keeps eventlet's green
 primitives out of this thread. Each track's best box also goes to the careful lane
-(realtime/careful.py), whose photo-grade reads come back into the tracks' votes here.
+(realtime/careful.py), and so does a frame in which the camera lane sees no plate (a wide
+look); the careful lane's reads and finds come back into the cameras' tracks here.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from detector import PersistentDetector, PlateBox, PlateRead, PlateText
+from detector import PersistentDetector, PlateBox, PlateRead
 from detector.annotate import draw_reads
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import CarefulConfig, CarefulLane, priority
@@ -59,8 +60,6 @@ class InferenceWorker:
         self._max_batch = max_batch
         threading = real_threading()
         self._lock = threading.Lock()
-        # the photo reader serves single photos here and vehicles in the careful lane: one at a time
-        self._photo_reader_turn = threading.Lock()
         self._outbox: deque[FrameResult] = deque()
         self._failures: list[str] = []  # tracebacks of frames the models broke on, for the loop side to log
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
@@ -90,7 +89,7 @@ class InferenceWorker:
             self._waker.notify()
             return
         if self._careful_config is not None:
-            self.careful = CarefulLane(self._careful_config, self._read_photo)
+            self.careful = CarefulLane(self._careful_config, self.detector.careful)
             self.careful.start()
         self._waker.notify()
         while True:
@@ -135,19 +134,19 @@ class InferenceWorker:
     def _infer(self, decoded: list[tuple[Frame, np.ndarray, float]], started: float) -> list[FrameResult]:
         assert self.detector is not None
         located: dict[int, tuple[list[PlateBox], float]] = {}  # index -> boxes, detect ms per frame
-        for photos in (False, True):  # camera frames, then one-off photos (looked at in more detail)
-            group = [i for i, (frame, _, _) in enumerate(decoded) if frame.photo == photos]
+        for profile in ("camera", "photo"):  # camera frames, then one-off photos (looked at in more detail)
+            group = [i for i, (frame, _, _) in enumerate(decoded) if frame.profile == profile]
             if group:
                 t0 = perf_counter()
-                boxes = self.detector.locate_batch([decoded[i][1] for i in group], photos=photos)
+                boxes = self.detector.pipelines[profile].locate_batch([decoded[i][1] for i in group])
                 detect_ms = (perf_counter() - t0) * 1000 / len(group)
                 located.update((i, (b, detect_ms)) for i, b in zip(group, boxes))
         results = []
         for i, (frame, image, decode_ms) in enumerate(decoded):
             frame_boxes, detect_ms = located[i]
             t1 = perf_counter()
-            if frame.photo:  # read every plate, no tracks
-                texts = [self._read_photo(image, b) for b in frame_boxes]
+            if frame.profile == "photo":  # read every plate, no tracks
+                texts = [self.detector.photo.read(image, b) for b in frame_boxes]
                 reads = tuple(PlateRead.of(b, t) for b, t in zip(frame_boxes, texts))
                 reports, ocr_calls = (), sum(t.passes for t in texts)
             else:
@@ -170,28 +169,30 @@ class InferenceWorker:
         camera_id = frame.payload.camera_id
         tracker = self._trackers.get(camera_id, (None, 0.0))[0] or CameraTracker(self._tracking, self._track_ids)
         self._trackers[camera_id] = (tracker, frame.at)
-        sightings = tracker.follow(image, boxes, frame.at, lambda box: self.detector.read(image, box))
+        sightings = tracker.follow(image, boxes, frame.at, lambda box: self.detector.camera.read(image, box))
         if self.careful is not None:
             for s in sightings:
                 if (rank := priority(s.track, self.careful.config)) is not None:
                     self.careful.offer(camera_id, s.track, rank, image, s.box)
+            if not sightings:  # nothing in view: maybe a plate too small for the camera lane
+                self.careful.look_wide(camera_id, image, frame.at)
         reads = tuple(PlateRead.of(s.box, s.shown, s.track.id, s.track.confirmed) for s in sightings)
         reports = tuple(TrackReport.of(camera_id, s.track) for s in sightings if s.news)
         return reads, reports, sum(s.read.passes for s in sightings if s.read is not None)
-
-    def _read_photo(self, image: np.ndarray, box: PlateBox) -> PlateText:
-        """A plate read as single photos are (from this thread or the careful lane's)."""
-        with self._photo_reader_turn:
-            return self.detector.read(image, box, photo=True)
 
     def _count_careful_reads(self) -> None:
         """The careful lane's reads into their tracks' votes (a track closed meanwhile is gone)."""
         if self.careful is None:
             return
+        weight = self.careful.config.weight
         for read in self.careful.take_reads():
             tracker = self._trackers.get(read.camera_id, (None, 0.0))[0]
-            if tracker is not None:
-                tracker.add_careful_read(read.track_id, read.text, self.careful.config.weight)
+            if tracker is None:
+                continue
+            if read.track_id is None:  # a plate a wide look found
+                tracker.add_found(read.box, read.text, read.look, read.crop, read.at, weight)
+            else:
+                tracker.add_careful_read(read.track_id, read.text, weight)
 
     def _forget_idle_cameras(self, now: float) -> None:
         for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > TRACKER_IDLE_S]:

@@ -1,6 +1,8 @@
 """config.yaml validation, environment and flag overrides."""
+import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -21,10 +23,23 @@ def test_shipped_config_is_valid_and_documented():
     assert config.server.port == 5001 and config.server.async_mode == "eventlet"
     assert "*" not in config.server.cors_allowed_origins
     text = (ROOT / "config.yaml").read_text()
-    for section in yaml.safe_load(text).values():
-        for key in section:
-            line = next(l for l in text.splitlines() if l.strip().startswith(f"{key}:"))
-            assert "#" in line, f"{key} is not documented inline"
+    lines = iter(text.splitlines())
+
+    def documented(section: dict) -> None:  # in file order, so a key is found on its own line
+        for key, value in section.items():
+            line = next(l for l in lines if l.strip().startswith(f"{key}:"))
+            if isinstance(value, dict):  # a section or a profile: its keys say what they are
+                documented(value)
+            else:
+                assert "#" in line, f"{key} is not documented inline"
+
+    documented(yaml.safe_load(text))
+
+
+def test_shipped_config_says_what_the_defaults_are():
+    """config.yaml shows every default: the file and the dataclasses agree, key by key."""
+    shipped = ROOT / "config.yaml"
+    assert load_config(shipped, env={}) == replace(load_config(os.devnull, env={}), path=shipped)
 
 
 @pytest.mark.parametrize("data,message", [
@@ -33,19 +48,28 @@ def test_shipped_config_is_valid_and_documented():
     ({"server": {"async_mode": "gevent"}}, "server.async_mode"),
     ({"server": {"max_cameras": 0}}, "server.max_cameras"),
     ({"server": {"nonsense": 1}}, "unknown setting"),
-    ({"detector": {"imgsz": 333}}, "detector.imgsz"),
-    ({"detector": {"photo_imgsz": 2048}}, "detector.photo_imgsz"),
+    ({"profiles": {"camera": {"imgsz": 333}}}, "profiles.camera.imgsz"),
+    ({"profiles": {"photo": {"imgsz": 2048}}}, "profiles.photo.imgsz"),
     ({"detector": {"onnx_threads": -1}}, "detector.onnx_threads"),
-    ({"reader": {"photo_network": "../elsewhere"}}, "reader.photo_network"),
-    ({"detector": {"weights": "model.bin"}}, "detector.weights"),
-    ({"detector": {"photo_weights": "model.bin"}}, "detector.photo_weights"),
+    ({"profiles": {"photo": {"network": "../elsewhere"}}}, "profiles.photo.network"),
+    ({"profiles": {"camera": {"weights": "model.bin"}}}, "profiles.camera.weights"),
+    ({"profiles": {"careful": {"weights": "model.bin"}}}, "profiles.careful.weights"),
+    ({"profiles": {"camera": {"nonsense": 1}}}, "profiles.camera: unknown setting"),
+    ({"profiles": {"gate": {}}}, "unknown profile"),
+    ({"profiles": {"photo": 4}}, "profiles.photo: expected a mapping"),
     ({"detector": {"confidence": 2}}, "detector.confidence"),
     ({"detector": {"device": "tpu"}}, "detector.device"),
     ({"reader": {"min_confidence": "high"}}, "reader.min_confidence"),
-    ({"reader": {"photo_crops": 0}}, "reader.photo_crops"),
-    ({"reader": {"photo_crops": 5}}, "reader.photo_crops"),
+    ({"profiles": {"photo": {"crops": 0}}}, "profiles.photo.crops"),
+    ({"profiles": {"careful": {"crops": 5}}}, "profiles.careful.crops"),
+    ({"profiles": {"photo": {"stop_at": 1.5}}}, "profiles.photo.stop_at"),
     ({"reader": {"level": "yes"}}, "reader.level"),
-    ({"reader": {"photo_both_splits": 1}}, "reader.photo_both_splits"),
+    ({"profiles": {"photo": {"both_splits": 1}}}, "profiles.photo.both_splits"),
+    # settings of the first design name where they went
+    ({"detector": {"photo_imgsz": 480}}, "detector.photo_imgsz is now profiles.photo.imgsz"),
+    ({"reader": {"network": "vn_plate"}}, "reader.network is now profiles.camera.network"),
+    ({"careful": {"cpu_share": 0}}, "careful.cpu_share"),
+    ({"careful": {"wide_look_s": -1}}, "careful.wide_look_s"),
     ({"cameras": {}}, "unknown section"),
 ])
 def test_wrong_values_name_the_key(tmp_path, data, message):
@@ -68,11 +92,11 @@ def test_server_refuses_to_start_on_a_bad_config_or_missing_weights(tmp_path):
     bad = _write(tmp_path, {"server": {"async_mode": "asyncio"}})
     proc = subprocess.run([sys.executable, "server.py", "--config", bad], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "server.async_mode" in proc.stderr
-    missing = _write(tmp_path, {"detector": {"weights": str(tmp_path / "gone.pt")}})
+    missing = _write(tmp_path, {"profiles": {"camera": {"weights": str(tmp_path / "gone.pt")}}})
     proc = subprocess.run([sys.executable, "server.py", "--config", missing], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "gone.pt" in proc.stderr
     (tmp_path / "broken.onnx").write_bytes(b"not a model" * 100)
-    broken = _write(tmp_path, {"detector": {"weights": str(tmp_path / "broken.onnx")}})
+    broken = _write(tmp_path, {"profiles": {"camera": {"weights": str(tmp_path / "broken.onnx")}}})
     proc = subprocess.run([sys.executable, "server.py", "--config", broken, "--port", str(free_port())], cwd=ROOT,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 3 and "broken.onnx" in proc.stderr  # found while loading: the server stops

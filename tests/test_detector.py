@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from detector import ModelLoadError, PersistentDetector, VisionConfig
-from detector.config import DetectorConfig, ReaderConfig
+from detector.config import DetectorConfig, Profiles, ReaderConfig
 from detector.plate_detector import PlateDetector
 from detector.crops import level_angle, plate_crops, straighten
 from detector.plate_reader import PlateReader, most_convincing
@@ -29,11 +29,21 @@ def detector():
     return PersistentDetector(VisionConfig())
 
 
+CAMERA, PHOTO = Profiles().camera, Profiles().photo
+
+
 def test_second_construction_returns_the_loaded_models(detector):
     again = PersistentDetector(VisionConfig())
-    assert again is detector and again.detector is detector.detector and again.reader is detector.reader
+    assert again is detector and again.camera is detector.camera and again.photo.reader is detector.photo.reader
     with pytest.raises(ValueError):
-        PersistentDetector(VisionConfig(detector=DetectorConfig(imgsz=640)))
+        PersistentDetector(VisionConfig(profiles=Profiles(camera=replace(CAMERA, imgsz=640))))
+
+
+def test_each_profile_has_models_of_its_own(detector):
+    """The careful lane reads in a thread of its own: it must share no model with the camera lane or photos."""
+    pipelines = [detector.camera, detector.photo, detector.careful]
+    assert len({id(p.detector.model) for p in pipelines}) == len({id(p.reader.reader) for p in pipelines}) == 3
+    assert [p.profile for p in pipelines] == [CAMERA, PHOTO, Profiles().careful]
 
 
 @pytest.mark.parametrize("layout", ["one_row", "two_row_car", "motorbike"])
@@ -41,7 +51,7 @@ def test_reads_rendered_plates_of_every_layout(detector, layout):
     right = 0
     for i in range(12):
         shot = clear_shot(f"test-detector-{layout}-{i}", layout)
-        reads = detector.detect(shot.scene.image)
+        reads = detector.camera.detect(shot.scene.image)
         hit = [r for r in reads if iou(r.bbox, shot.box) >= 0.5]
         assert hit, f"plate {shot.text} not found"
         right += hit[0].text == shot.text and hit[0].valid
@@ -51,34 +61,48 @@ def test_reads_rendered_plates_of_every_layout(detector, layout):
 
 def test_batch_equals_single_and_blank_image_has_no_plates(detector):
     shots = [clear_shot(f"test-batch-{i}") for i in range(3)]
-    batch = detector.detect_batch([s.scene.image for s in shots])
-    assert [[r.text for r in reads] for reads in batch] == [[r.text for r in detector.detect(s.scene.image)] for s in shots]
-    assert detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+    batch = detector.camera.detect_batch([s.scene.image for s in shots])
+    assert [[r.text for r in reads] for reads in batch] == [[r.text for r in detector.camera.detect(s.scene.image)]
+                                                            for s in shots]
+    assert detector.camera.detect(np.full((480, 640, 3), 128, np.uint8)) == []
 
 
 def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_one(detector):
-    assert (detector.reader.config.network, detector.photo_reader.config.network) == ("vn_plate", "vn_plate_g2")
+    assert (detector.camera.reader.profile.network, detector.photo.reader.profile.network) == ("vn_plate", "vn_plate_g2")
     shot = clear_shot("test-photo-reader")
-    (box,) = [b for b in detector.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+    (box,) = [b for b in detector.camera.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
     x1, y1, x2, y2 = box.bbox
     crop = shot.scene.image[y1:y2, x1:x2]
-    # a photo's plate is read from reader.photo_crops crops, the most convincing read of them wins
-    photo_reads = [detector.photo_reader.read(c, both_splits=True) for c in plate_crops(shot.scene.image, box.bbox, 4)]
-    assert detector.read(shot.scene.image, box, photo=True) == most_convincing(photo_reads)
-    assert detector.read(shot.scene.image, box) == detector.reader.read(straighten(crop))
+    # a photo's plate is read from profiles.photo.crops crops, the most convincing read of them wins
+    photo = replace(PHOTO, stop_at=None)
+    every_crop = PlateReader(ReaderConfig(), photo)
+    photo_reads = [every_crop.read(c, both_splits=True) for c in plate_crops(shot.scene.image, box.bbox, 4)]
+    assert every_crop.read_box(shot.scene.image, box.bbox) == most_convincing(photo_reads)
+    assert detector.camera.read(shot.scene.image, box) == detector.camera.reader.read(straighten(crop))
     # the recogniser passes are counted: at least one a crop for the photo, one for the camera frame
-    assert len(photo_reads) == 4 and detector.read(shot.scene.image, box, photo=True).passes >= len(photo_reads)
-    assert detector.read(shot.scene.image, box).passes == 1
-    assert detector.detect(shot.scene.image, photo=True)[0].text == shot.text
+    assert len(photo_reads) == 4 and every_crop.read_box(shot.scene.image, box.bbox).passes >= len(photo_reads)
+    assert detector.camera.read(shot.scene.image, box).passes == 1
+    assert detector.photo.detect(shot.scene.image)[0].text == shot.text
+
+
+def test_a_sure_read_ends_a_boxs_reading(detector):
+    """profiles.photo.stop_at: a valid read that confident leaves the other crops unread."""
+    shot = clear_shot("test-stop-at")
+    (box,) = [b for b in detector.photo.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+    first = detector.photo.reader.read(plate_crops(shot.scene.image, box.bbox, 4)[0], both_splits=True)
+    assert first.valid and first.confidence >= PHOTO.stop_at  # a clear plate: sure at once
+    assert detector.photo.read(shot.scene.image, box) == first
+    never = PlateReader(ReaderConfig(), replace(PHOTO, stop_at=None))
+    assert never.read_box(shot.scene.image, box.bbox).passes >= 4
 
 
 def test_missing_photo_reader_weights_are_named_before_loading():
-    with pytest.raises(ModelLoadError, match="no_such_net.pth"):
-        PersistentDetector.check_files(VisionConfig(reader=ReaderConfig(photo_network="no_such_net")))
+    with pytest.raises(ModelLoadError, match=r"no_such_net.pth. Set profiles.careful.network"):
+        PersistentDetector.check_files(VisionConfig(profiles=Profiles(careful=replace(PHOTO, network="no_such_net"))))
 
 
 def test_onnx_detector_runs_on_the_configured_threads_without_spinning():
-    detector = PlateDetector(DetectorConfig(onnx_threads=1))
+    detector = PlateDetector(DetectorConfig(onnx_threads=1), CAMERA)
     options = detector.model.predictor.model.backend.session.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
@@ -87,25 +111,24 @@ def test_onnx_detector_runs_on_the_configured_threads_without_spinning():
 
 
 def test_single_photos_are_found_by_the_photo_detector_camera_frames_by_the_camera_one(detector):
-    plates = detector.detector
-    assert (plates.path.name, plates.photo_path.name) == ("plate_yolov8n_int8.onnx", "plate_yolov8n_photos_int8.onnx")
-    photo_only = PlateDetector(DetectorConfig(weights=plates.photo_path, photo_weights=None, imgsz=480, photo_imgsz=480))
-    camera_only = PlateDetector(DetectorConfig(photo_weights=None))
+    names = (detector.camera.detector.path.name, detector.photo.detector.path.name)
+    assert names == ("plate_yolov8n_int8.onnx", "plate_yolov8n_photos_int8.onnx")
     image = clear_shot("test-photo-detector").scene.image
-    assert detector.locate_batch([image], photos=True) == photo_only.detect_batch([image])
-    assert detector.locate_batch([image]) == camera_only.detect_batch([image])
+    assert detector.photo.locate_batch([image]) == PlateDetector(DetectorConfig(), PHOTO).detect_batch([image])
+    assert detector.camera.locate_batch([image]) == PlateDetector(DetectorConfig(), CAMERA).detect_batch([image])
 
 
 def test_missing_photo_detector_weights_are_named(tmp_path):
-    with pytest.raises(ModelLoadError, match=r"gone.onnx\. Set detector.photo_weights"):
-        PersistentDetector.check_files(VisionConfig(detector=DetectorConfig(photo_weights=tmp_path / "gone.onnx")))
+    gone = replace(PHOTO, weights=tmp_path / "gone.onnx")
+    with pytest.raises(ModelLoadError, match=r"gone.onnx\. Set profiles.photo.weights"):
+        PersistentDetector.check_files(VisionConfig(profiles=Profiles(photo=gone)))
     with pytest.raises(ModelLoadError, match="gone.onnx"):
-        PlateDetector(DetectorConfig(photo_weights=tmp_path / "gone.onnx"))
+        PlateDetector(DetectorConfig(), gone)
 
 
 def test_missing_detector_weights_fail_at_load_naming_the_file(tmp_path):
     with pytest.raises(ModelLoadError, match="nothing.pt"):
-        PlateDetector(DetectorConfig(weights=tmp_path / "nothing.pt"))
+        PlateDetector(DetectorConfig(), replace(CAMERA, weights=tmp_path / "nothing.pt"))
 
 
 def test_corrupt_detector_weights_fail_at_load_naming_the_file(tmp_path):
@@ -113,19 +136,19 @@ def test_corrupt_detector_weights_fail_at_load_naming_the_file(tmp_path):
         bad = tmp_path / name
         bad.write_bytes(b"\x80\x02not a model" * 100)
         with pytest.raises(ModelLoadError, match=name):
-            PlateDetector(DetectorConfig(weights=bad))
+            PlateDetector(DetectorConfig(), replace(CAMERA, weights=bad))
 
 
 def test_missing_and_corrupt_reader_weights_fail_at_load(tmp_path):
     with pytest.raises(ModelLoadError, match="vn_plate.pth"):
-        PlateReader(ReaderConfig(model_dir=tmp_path))
+        PlateReader(ReaderConfig(model_dir=tmp_path), CAMERA)
     (tmp_path / "vn_plate.pth").write_bytes(b"garbage" * 50)
     with pytest.raises(ModelLoadError, match="vn_plate.pth"):
-        PlateReader(ReaderConfig(model_dir=tmp_path))
+        PlateReader(ReaderConfig(model_dir=tmp_path), CAMERA)
 
 
 def test_easyocr_english_g2_stays_selectable():
-    reader = PlateReader(ReaderConfig(network="english_g2"))
+    reader = PlateReader(ReaderConfig(), replace(CAMERA, network="english_g2"))
     shot = clear_shot("test-g2", "one_row")
     x1, y1, x2, y2 = shot.box
     read = reader.read(shot.scene.image[y1:y2, x1:x2])
@@ -135,8 +158,8 @@ def test_easyocr_english_g2_stays_selectable():
 def test_shipped_vn_plate_g2_reads_plates_beside_another_reader():
     """Both shipped readers in one process: EasyOCR keeps a custom network's input height in
     a module global that the later Reader overwrites; each must still read at its own height."""
-    g2 = PlateReader(ReaderConfig(network="vn_plate_g2"))
-    small = PlateReader(ReaderConfig(network="vn_plate"))  # built last: the global is 32 px now
+    g2 = PlateReader(ReaderConfig(), PHOTO)
+    small = PlateReader(ReaderConfig(), CAMERA)  # built last: the global is 32 px now
     right = {"g2": 0, "small": 0}
     for i, layout in enumerate(["one_row", "motorbike", "two_row_car"] * 3):
         shot = clear_shot(f"test-two-readers-{i}", layout)
@@ -194,10 +217,10 @@ def test_an_onnx_export_is_a_drop_in_detector(tmp_path, detector):
 
     weights = Path(shutil.copy(ROOT / "models" / "plate_yolov8n.pt", tmp_path / "plates.pt"))  # export writes beside it
     onnx_path = Path(YOLO(str(weights)).export(format="onnx", imgsz=320, dynamic=True))
-    onnx_detector = PlateDetector(DetectorConfig(weights=onnx_path))
+    onnx_detector = PlateDetector(DetectorConfig(), replace(CAMERA, weights=onnx_path))
     shot = clear_shot("test-onnx")
     (box,) = [b for b in onnx_detector.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
-    (same,) = [b for b in detector.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
+    (same,) = [b for b in detector.camera.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
     assert iou(box.bbox, same.bbox) > 0.9
 
 
@@ -210,8 +233,8 @@ def test_int8_quantization_finds_the_plates_the_float_model_finds(tmp_path):
     quantize_detector.main(["--scenes", "8", "--photos", "0", "--out", str(out)])
     ops = {node.op_type for node in onnx.load(str(out)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # the convolutions run in 8 bits
-    exact = PlateDetector(DetectorConfig(weights=ROOT / "models" / "plate_yolov8n.onnx"))
-    quantized = PlateDetector(DetectorConfig(weights=out))
+    exact = PlateDetector(DetectorConfig(), replace(CAMERA, weights=ROOT / "models" / "plate_yolov8n.onnx"))
+    quantized = PlateDetector(DetectorConfig(), replace(CAMERA, weights=out))
     for seed in ("test-int8-a", "test-int8-b", "test-int8-c"):
         shot = clear_shot(seed)
         (box,) = [b for b in quantized.detect_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
@@ -260,13 +283,13 @@ def test_crops_are_levelled_unless_the_reader_is_told_not_to(detector):
     (as_cut,) = plate_crops(image, box, level=False)
     assert np.array_equal(as_cut, crop) and np.array_equal(levelled, straighten(crop))
     assert not np.array_equal(levelled, crop)  # turned
-    assert detector.reader.read_box(image, box) == detector.reader.read(levelled)
-    unlevelled = PlateReader(ReaderConfig(level=False))
+    assert detector.camera.reader.read_box(image, box) == detector.camera.reader.read(levelled)
+    unlevelled = PlateReader(ReaderConfig(level=False), CAMERA)
     assert unlevelled.read_box(image, box) == unlevelled.read(crop)
 
 
 def test_a_photo_crop_shaped_between_one_row_and_two_is_read_both_ways(detector):
-    reader = detector.photo_reader
+    reader = detector.photo.reader
     crop, text = tilted_plate("test-both-splits", "one_row", 0)
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     # a one-row plate as narrow as a two-row one (a short red plate, a box padded at top and bottom)

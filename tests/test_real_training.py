@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from detector.boxes import iou
-from detector.config import DetectorConfig
+from detector.config import Profiles
 from detector.plate_detector import weights_path
 from tests.conftest import ROOT
 from training.datasets import write_real_yolo_set
@@ -153,7 +153,7 @@ def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_rea
     assert report["set"] == {"photos": 2, "root": str(root), "reference_boxes": len(boxes)}
     assert report["detector"]["recall"]["all"] == {"photos": len(boxes), "recall": 1.0}
     assert report["detector"]["recall"]["box from eval_boxes"] == report["detector"]["recall"]["all"]  # one source
-    assert report["detector"]["weights"] == str(weights_path(DetectorConfig(), photos=True))  # the photos' detector
+    assert report["detector"]["weights"] == str(weights_path(Profiles().photo))  # the photos' detector
     reader = next(iter(report["readers"].values()))["all"]
     assert reader["photos"] == 2 and reader["box_exact"] is not None
     # a reference box where no plate is: the detector's recall must count it as missed

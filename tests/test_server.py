@@ -215,7 +215,9 @@ def test_health_and_metrics(server, shots):
         assert health["status"] == "ok"
         assert set(health) >= {"status", "models", "uptime_s", "clients", "cameras", "fps", "dropped", "memory"}
         assert health["clients"] >= 1 and "metrics-cam" in health["cameras"]
-        assert (health["models"]["reader"], health["models"]["photo_reader"]) == ("vn_plate", "vn_plate_g2")
+        models = health["models"]  # per profile
+        assert [models[p]["reader"] for p in ("camera", "photo", "careful")] == ["vn_plate", "vn_plate_g2", "vn_plate_g2"]
+        assert (models["camera"]["imgsz"], models["photo"]["imgsz"]) == (256, 480)
         text = requests.get(f"{server.url}/metrics", timeout=5).text
         families = {f.name: f for f in text_string_to_metric_families(text)}
         processed = [s for s in families["plates_frames_processed"].samples

@@ -109,6 +109,13 @@ def test_confirmed_track_is_reread_only_now_and_then_and_reports_when_read():
     assert news == reader.calls - 1  # a confirmed track has news each time it is read, never in between
 
 
+def test_an_unconfirmed_track_is_read_every_unconfirmed_every_frames_from_its_first():
+    tracker = CameraTracker(TrackingConfig(confirm_reads=3, unconfirmed_every=3))
+    reader = Reader("51F-123.45", "", "")  # nothing valid after the first: it stays unconfirmed
+    reads = [see(tracker, [(box(100), 1)], i * 0.1, reader)[0].read is not None for i in range(7)]
+    assert reads == [True, False, False, True, False, False, True]
+
+
 def test_cameras_do_not_share_track_state():
     a, b = CameraTracker(TrackingConfig()), CameraTracker(TrackingConfig())
     (ta,) = see(a, [(box(100), 1)], 0, Reader("51F-123.45"))

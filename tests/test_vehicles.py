@@ -90,7 +90,7 @@ def test_unrelated_scenes_in_a_row_show_each_frames_own_read(server):
     for result in results:
         i = result["frame_id"]
         image = cv2.imdecode(np.frombuffer(jpegs[i], np.uint8), cv2.IMREAD_COLOR)
-        read_alone = {"detections": [r.to_dict() for r in detector.detect(image)]}
+        read_alone = {"detections": [r.to_dict() for r in detector.camera.detect(image)]}
         for plate in scenes[i].plates:
             plates += 1
             live += shows(result, plate)

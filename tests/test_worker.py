@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 
 from detector import PersistentDetector
-from detector.config import DetectorConfig
+from detector.config import DetectorConfig, Profiles
+from detector.persistent import Pipeline
 from detector.plate_detector import PlateDetector
 from realtime.frames import parse_frame
 from realtime.slots import Frame, FrameSlots
@@ -15,19 +16,25 @@ from tests.conftest import clear_shot
 POISON = (0, 0, 255)  # a frame of pure red makes the wrapped models raise
 
 
-class PoisonedModels:
-    """The real detector, made to raise on one marked image: no real input breaks it on demand."""
+class PoisonedPipeline:
+    """A real profile's models, made to raise on one marked image: no real input breaks them on demand."""
 
-    def __init__(self, real: PersistentDetector):
+    def __init__(self, real: Pipeline):
         self.real = real
 
-    def locate_batch(self, images, photos=False):
+    def locate_batch(self, images):
         if any((image == POISON).all() for image in images):
             raise RuntimeError("the models broke on this image")
-        return self.real.locate_batch(images, photos)
+        return self.real.locate_batch(images)
 
-    def read(self, image, box, photo=False):
-        return self.real.read(image, box, photo)
+    def read(self, image, box):
+        return self.real.read(image, box)
+
+
+class PoisonedModels:
+    def __init__(self, real: PersistentDetector):
+        self.pipelines = {name: PoisonedPipeline(p) for name, p in real.pipelines.items()}
+        self.camera, self.photo = self.pipelines["camera"], self.pipelines["photo"]
 
 
 def frame(camera_id: str, jpeg: bytes) -> Frame:
@@ -66,13 +73,11 @@ def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
               for s in shots]
     camera_jpeg = wide_photo(shots[0].jpeg)
     results = worker.process([frame("cam", camera_jpeg)] + photos)  # one batch, both kinds
-    assert [r.reads[0].text for r in results if r.frame.photo] == [s.text for s in shots]
-    # every recogniser pass is counted: reader.photo_crops (4) crops of each photo's plate at least
-    assert all(r.ocr_calls >= 4 * len(r.reads) for r in results if r.frame.photo)
-    (camera,) = [r for r in results if not r.frame.photo]
+    assert [r.reads[0].text for r in results if r.frame.profile == "photo"] == [s.text for s in shots]
+    assert all(r.ocr_calls >= len(r.reads) for r in results if r.frame.profile == "photo")  # recogniser passes
+    (camera,) = [r for r in results if r.frame.profile == "camera"]
     # the camera frame was looked at at the camera size by the camera model: the boxes of a
     # detector that knows no other size and no other model
-    camera_size = DetectorConfig().imgsz
-    only_camera_size = PlateDetector(DetectorConfig(photo_imgsz=camera_size, photo_weights=None))
+    only_camera_size = PlateDetector(DetectorConfig(), Profiles().camera)
     image = cv2.imdecode(np.frombuffer(camera_jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert [r.bbox for r in camera.reads] == [b.bbox for b in only_camera_size.detect_batch([image], photos=True)[0]]
+    assert [r.bbox for r in camera.reads] == [b.bbox for b in only_camera_size.detect_batch([image])[0]]

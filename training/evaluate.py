@@ -20,7 +20,7 @@ from pathlib import Path
 from time import perf_counter
 
 from detector.boxes import iou
-from detector.config import DEFAULT_CONFIG, ReaderConfig, load_yaml, vision_config
+from detector.config import DEFAULT_CONFIG, Profile, VisionConfig, load_yaml, vision_config
 from detector.plate_detector import PlateDetector
 from detector.plate_format import alnum, edit_distance
 from detector.plate_reader import PlateReader
@@ -37,18 +37,17 @@ def _group(layout: str) -> str:
     return "one_row" if layout == "one_row" else "two_row"
 
 
-def reader_config(config: ReaderConfig, name: str) -> ReaderConfig:
-    """The configured camera or photo reader as configured; any other by its name, from its default place."""
-    for configured in (config, config.for_photos()):
-        if name == configured.network:
-            return configured
-    return replace(config, network=name, model_dir=None)
+def named_reader(config: VisionConfig, name: str, profile: Profile) -> PlateReader:
+    """A reader of network `name` reading boxes as `profile` does; an unconfigured network from its default place."""
+    configured = {p.network for _, p in config.profiles}
+    reader = config.reader if name in configured else replace(config.reader, model_dir=None)
+    return PlateReader(reader, replace(profile, network=name))
 
 
 def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     config = vision_config(load_yaml(config_path))
-    detector = PlateDetector(config.detector)
-    plate_readers = {name: PlateReader(reader_config(config.reader, name)) for name in readers}
+    detector = PlateDetector(config.detector, config.profiles.camera)
+    plate_readers = {name: named_reader(config, name, config.profiles.camera) for name in readers}
     counts = {"tp": 0, "fp": 0, "fn": 0}
     per_group: dict[str, dict] = {}
     read_stats = {name: {} for name in readers}
@@ -92,7 +91,7 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     report = {
         "set": {"seed": EVAL_SEED, "scenes": scenes, "plates": counts["tp"] + counts["fn"],
                 "two_row_plates": per_group.get("two_row", {}).get("plates", 0)},
-        "detector": {"weights": str(detector.path), "imgsz": config.detector.imgsz,
+        "detector": {"weights": str(detector.path), "imgsz": detector.imgsz,
                      "precision": ratio(counts["tp"], counts["tp"] + counts["fp"]),
                      "recall": ratio(counts["tp"], counts["tp"] + counts["fn"]),
                      "recall_by_rows": {g: ratio(v["found"], v["plates"]) for g, v in per_group.items()},
@@ -114,8 +113,8 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
 def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths: list[Path]) -> dict:
     """The real evaluation split (training/real_data.py): captions, and a reference box of the captioned plate.
 
-    The photos are looked at as single photos are (detector.photo_imgsz, reader.photo_crops
-    crops of each box; by default read by reader.photo_network). Detector: recall of the
+    The photos are looked at as single photos are (config.yaml profiles.photo: its detector and size,
+    its crops of each box; by default read by its network). Detector: recall of the
     reference box (IoU >= 0.5) over the photos that have one (by default all: training/real_eval_boxes.json,
     and training/real_eval_by_eye.json for the photos whose plate no read matched; boxes_paths, the
     first file's box winning, replace them), judged without any reader. Per reader:
@@ -132,11 +131,11 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
     from training.real_data import char_width_bucket, eval_boxes, load, split
 
     config = vision_config(load_yaml(config_path))
-    detector = PlateDetector(config.detector)
+    detector = PlateDetector(config.detector, config.profiles.photo, "profiles.photo")
     photos = split(load(root))[1]
     references = eval_boxes(*boxes_paths)
     images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
-    found_boxes = {name: detector.detect_batch([image], photos=True)[0] for name, image in images.items()}
+    found_boxes = {name: detector.detect_batch([image])[0] for name, image in images.items()}
 
     # the report's rows each photo counts in: its group, its rows, its reference box's file and the
     # width of its characters in that box, all
@@ -154,20 +153,20 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
                 boxed.setdefault(key, [0, 0])[0] += 1
                 boxed[key][1] += hit
     report: dict = {"set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
-                    "detector": {"weights": str(detector.photo_path), "imgsz": config.detector.photo_imgsz,
+                    "detector": {"weights": str(detector.path), "imgsz": detector.imgsz,
                                  "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
                     "readers": {}}
     for name in readers:
-        reader = PlateReader(reader_config(config.reader, name))
+        reader = named_reader(config, name, config.profiles.photo)
         groups: dict[str, dict] = {}
         confusions: Counter = Counter()
         for photo in photos:
             image, truth = images[photo.path.name], alnum(photo.text)
-            reads = [reader.read_box(image, b.bbox, photo=True).text for b in found_boxes[photo.path.name]]
+            reads = [reader.read_box(image, b.bbox).text for b in found_boxes[photo.path.name]]
             best = max(reads, key=lambda r: char_accuracy(r, photo.text), default="")
             chars = char_accuracy(best, photo.text)
             ref = references.get(photo.path.name)
-            box_read = None if ref is None else reader.read_box(image, ref.box, photo=True).text
+            box_read = None if ref is None else reader.read_box(image, ref.box).text
             for key in keys[photo.path.name]:
                 g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0})
                 g["photos"] += 1
@@ -243,8 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)  # the figures of the realtime server's one inference core
-    configured = vision_config(load_yaml(args.config)).reader
-    readers = args.readers or [configured.for_photos().network if args.real else configured.network]
+    profiles = vision_config(load_yaml(args.config)).profiles
+    readers = args.readers or [profiles.photo.network if args.real else profiles.camera.network]
     if args.real:
         from training.real_data import REAL_DIR
 

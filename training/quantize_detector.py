@@ -5,8 +5,8 @@
 Only the convolutions are quantized (weights per output channel, activations per tensor, as
 QDQ pairs that ONNX Runtime fuses into integer convolutions); the head's box decoding stays in
 float. The activation ranges are calibrated on images as the server sees them: synthetic camera
-scenes letterboxed to detector.imgsz and real training photos (never the evaluation split)
-letterboxed to detector.photo_imgsz. On this 2-core CPU the INT8 model takes about a fifth less
+scenes letterboxed to profiles.camera.imgsz and real training photos (never the evaluation split)
+letterboxed to profiles.photo.imgsz. On this 2-core CPU the INT8 model takes about a fifth less
 CPU per frame than the float one (BENCHMARKS.md); models/MODEL_CARD.md has its accuracy.
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ def calibration_inputs(scenes: int, photos: int, real_dir: Path) -> list[np.ndar
     """Camera scenes at the camera size and real training photos at the photo size."""
     from training.synth import render_scene
 
-    config = vision_config(load_yaml(DEFAULT_CONFIG)).detector
-    inputs = [network_input(render_scene(random.Random(f"{CALIBRATION_SEED}:{i}")).image, config.imgsz)
+    profiles = vision_config(load_yaml(DEFAULT_CONFIG)).profiles
+    inputs = [network_input(render_scene(random.Random(f"{CALIBRATION_SEED}:{i}")).image, profiles.camera.imgsz)
               for i in range(scenes)]
     if photos and not (real_dir / "labels.csv").exists():
         print(f"no real photos at {real_dir}: calibrating on synthetic scenes only")
@@ -53,7 +53,7 @@ def calibration_inputs(scenes: int, photos: int, real_dir: Path) -> list[np.ndar
         for photo in random.Random(CALIBRATION_SEED).sample(train, min(photos, len(train))):
             image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
             if image is not None:
-                inputs.append(network_input(image, config.photo_imgsz))
+                inputs.append(network_input(image, profiles.photo.imgsz))
     return inputs
 
 

@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     config = vision_config(load_yaml(DEFAULT_CONFIG))
     # EasyOCR finds weights by network name, so the file name says which network they are.
-    reader_config = config.reader if args.reader is None else replace(
-        config.reader, network=args.reader.stem, model_dir=args.reader.parent.resolve())
+    reader_config, profile = (config.reader, config.profiles.camera) if args.reader is None else (
+        replace(config.reader, model_dir=args.reader.parent.resolve()), replace(config.profiles.camera, network=args.reader.stem))
     import torch
 
     torch.set_num_threads(2)
@@ -134,12 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     cache = args.work / f"candidates_{args.imgsz}{'_eval' if evaluation else ''}.json"
     if not cache.exists():  # detection is the slow half and does not change between reader rounds
         weights = args.detectors or [registry_base_weights(), ROOT / "models" / "plate_yolov8n.pt"]
-        detectors = [PlateDetector(replace(config.detector, weights=w, imgsz=args.imgsz, confidence=0.1, device="cpu"))
-                     for w in weights]
+        detectors = [PlateDetector(replace(config.detector, confidence=0.1, device="cpu"),
+                                   replace(config.profiles.camera, weights=w, imgsz=args.imgsz)) for w in weights]
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({p.path.name: candidates(p, detectors) for p in photos}))
     boxes = {name: [tuple(b) for b in found] for name, found in json.loads(cache.read_text()).items()}
-    reader = PlateReader(reader_config)
+    reader = PlateReader(reader_config, profile)
 
     proposals = [choose(photo, boxes[photo.path.name], reader) for photo in photos]
     trusted = [p for p in proposals if p.box is not None and p.score >= args.trust]
