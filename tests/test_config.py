@@ -100,3 +100,12 @@ def test_server_refuses_to_start_on_a_bad_config_or_missing_weights(tmp_path):
     proc = subprocess.run([sys.executable, "server.py", "--config", broken, "--port", str(free_port())], cwd=ROOT,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 3 and "broken.onnx" in proc.stderr  # found while loading: the server stops
+
+
+def test_reading_the_config_loads_no_model_library():
+    """server.py sets torch's thread count and eventlet's monkey patching after reading the config:
+    nothing the config needs may import torch, EasyOCR or Ultralytics before that."""
+    code = ("import sys, server; from realtime.config import load_config; load_config(env={}); "
+            "print(sorted(m for m in ('torch', 'easyocr', 'ultralytics') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
