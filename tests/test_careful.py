@@ -197,12 +197,12 @@ def misread_gate_photos(count: int) -> list[tuple[np.ndarray, str]]:
     if not gate_data.GATE_DIR.exists():
         pytest.skip("../shared/data/vn-gate is not here")
     detector, found = PersistentDetector(), []
-    for frame in gate_data.split(gate_data.load_frames())[1]:
-        image = cv2.imread(str(frame.path))
+    for shot in gate_data.split(gate_data.load_frames())[1]:
+        image = cv2.imread(str(shot.path))
         for b in detector.camera.locate_batch([image])[0]:
-            if iou(b.bbox, frame.box) >= 0.5 and alnum(detector.camera.read(image, b).text) != frame.text \
-                    and alnum(detector.careful.read(image, b).text) == frame.text:
-                found.append((image, frame.text))
+            if iou(b.bbox, shot.box) >= 0.5 and alnum(detector.camera.read(image, b).text) != shot.text \
+                    and alnum(detector.careful.read(image, b).text) == shot.text:
+                found.append((image, shot.text))
         if len(found) >= count:
             return found
     raise AssertionError(f"only {len(found)} such frames")
