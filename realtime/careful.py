@@ -5,10 +5,11 @@ crop). A vehicle is seen for 20-50 frames, so the budget that matters is per veh
 of job come here from the worker:
 - a track's box: each frame's box of a track that wants a careful read is offered, the lane
   keeps the best offer per track (largest x most confident) until it is free, and reads it with
-  profiles.careful (`vn_plate_g2`, two crops, both row splits). The read goes back into the
-  track's vote, counted `weight` times. Order: wide looks (below) first, then unconfirmed tracks,
-  then confirmed tracks never read carefully; a track gets `per_track` careful reads at most, the second only when
-  the first found no valid plate, so a parked vehicle is not read over and over;
+  profiles.careful (as a single photo is read: `vn_plate_g2`, up to four crops, both row
+  splits). The read goes back into the track's vote, counted `weight` times. Order: wide looks
+  (below) first, then unconfirmed tracks, then confirmed tracks never read carefully; a track
+  gets `per_track` careful reads at most, the second only when the first found no valid plate,
+  so a parked vehicle is not read over and over;
 - a wide look: a camera frame in which the camera lane sees no plate, at most every
   `wide_look_s` per camera and only when the picture changed since that camera's last look
   (a vehicle came or left: an empty gate is not looked at again and again), is searched with
@@ -52,7 +53,7 @@ MAX_CAMERAS = 256  # cameras whose last wide look is remembered (the least recen
 WIDE_LOOK, UNCONFIRMED, NEVER_CAREFUL, RETRY = range(4)
 
 
-class Pipeline(Protocol):  # detector.persistent.Pipeline, as the lane uses it
+class Pipeline(Protocol):  # detector.persistent.Pipeline as the lane uses it (importing it would load torch)
     def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]: ...
     def read(self, image: np.ndarray, box: PlateBox) -> PlateText: ...
 
@@ -79,7 +80,7 @@ class CarefulJob:
     track_id: int | None  # None: a wide look at a whole frame
     priority: int  # 0 first
     quality: float  # of the box: the better of two offers for one track is kept
-    region: np.ndarray  # a copy of the frame around the box (a wide look: the whole frame)
+    region: np.ndarray  # a copy of the frame around the box (a wide look: the whole frame, as decoded)
     box: PlateBox | None  # in pixels of the region (a wide look: None)
     offered: float
     at: float = 0.0  # a wide look: the frame's wall-clock time
@@ -166,17 +167,20 @@ class CarefulLane:
         """A frame of a camera whose camera lane sees no plate: looked at wide if it is due and the picture changed."""
         if not self.config.wide_look_s:
             return
-        key, now, small = (camera_id, None), monotonic(), thumbnail(image)
+        key, now = (camera_id, None), monotonic()
         with self._ready:
             last = self._looked.get(camera_id)
-            if key in self._jobs or key == self._busy or last is not None and (
-                    now - last[0] < self.config.wide_look_s or not changed(small, last[1])):
+            if key in self._jobs or key == self._busy or last is not None and now - last[0] < self.config.wide_look_s:
+                return
+            small = thumbnail(image)
+            if last is not None and not changed(small, last[1]):
                 return
             self._looked.pop(camera_id, None)
             self._looked[camera_id] = (now, small)
             if len(self._looked) > MAX_CAMERAS:
                 del self._looked[next(iter(self._looked))]
-            self._add(key, CarefulJob(camera_id, None, WIDE_LOOK, 0.0, image.copy(), None, now, at))
+            # the worker's decoded frame is never written to once decoded: kept as it is, not copied
+            self._add(key, CarefulJob(camera_id, None, WIDE_LOOK, 0.0, image, None, now, at))
 
     def _add(self, key: tuple[str, int | None], new: CarefulJob) -> None:
         self._jobs[key] = new
@@ -209,20 +213,22 @@ class CarefulLane:
         while True:
             current = self._next()
             started = monotonic()
-            reads = self._wide(current) if current.box is None else [self._read(current)]
+            if current.box is None:
+                reads = self._wide(current)
+            else:
+                reads = [CarefulRead(current.camera_id, current.track_id, self._read(current.region, current.box))]
             with self._ready:
                 self._reads += reads
                 self._busy = None
             self._pause.wait((monotonic() - started) * rest)  # the budget: cpu_share of a core at most
 
-    def _read(self, current: CarefulJob) -> CarefulRead:
-        try:
-            text = self._pipeline.read(current.region, current.box)
-        except Exception:  # a region the models break on: the vehicle's try is spent, the lane goes on
-            text = NOTHING
-            self.failed += 1
+    def _read(self, image: np.ndarray, box: PlateBox) -> PlateText:
         self.done += 1
-        return CarefulRead(current.camera_id, current.track_id, text)
+        try:
+            return self._pipeline.read(image, box)
+        except Exception:  # a region the models break on: the vehicle's try is spent, the lane goes on
+            self.failed += 1
+            return NOTHING
 
     def _wide(self, current: CarefulJob) -> list[CarefulRead]:
         """The valid reads of the plates a wide look finds in its frame."""
@@ -234,8 +240,7 @@ class CarefulLane:
             self.failed += 1
             return []
         for box in boxes:
-            read = self._read(CarefulJob(current.camera_id, None, WIDE_LOOK, 0.0, image, box, current.offered))
-            if read.text.valid:
-                found.append(CarefulRead(current.camera_id, None, read.text, box, look(image, box.bbox),
+            if (text := self._read(image, box)).valid:
+                found.append(CarefulRead(current.camera_id, None, text, box, look(image, box.bbox),
                                          crop_jpeg(image, box), current.at))
         return found
