@@ -5,7 +5,10 @@ frames of ONE camera (IoU against the box predicted from its last motion), and e
 votes over its reads: near-identical texts are grouped, the largest group wins and its most
 confident read is the committed text. A track is confirmed after `confirm_reads` agreeing
 valid reads; a confirmed track is re-read only every `reread_every` frames, which saves OCR
-time, and its text only changes when another group clearly outvotes it.
+time, and its text only changes when another group clearly outvotes it. A valid read by the
+careful lane (realtime/careful.py, the photo-grade pipeline) is surer than any number of
+camera-lane reads: it decides the track's text and confirms it, and the camera lane's reads
+then only keep the track to its vehicle.
 
 At a gate the next vehicle stops where the last one stood, so overlap alone would carry one
 vehicle's text onto the next. Two checks keep a track to one vehicle:
@@ -140,7 +143,8 @@ class Track:
     crop: bytes | None = None  # JPEG of the most confident read of the committed text
     crop_confidence: float = -1.0  # that read's confidence
     careful_reads: int = 0  # reads of it by the careful lane (realtime/careful.py) counted so far
-    careful_news: bool = False  # a careful read changed its vote since its last sighting
+    careful: PlateText | None = None  # its valid careful read: decides its text from then on
+    careful_news: bool = False  # a careful read set its text since its last sighting
     held: bool = False  # found by a wide look (add_found): sighted by its look where the detector misses it
 
     def predicted(self, now: float) -> tuple[float, float, float, float]:
@@ -207,28 +211,31 @@ class CameraTracker:
         track.careful_news = False
         return Sighting(box, track, self.voted(track), text, news)
 
-    def add_careful_read(self, track_id: int, read: PlateText, weight: int) -> None:
-        """A photo-grade read of one of the track's boxes, counted as `weight` reads (a closed track's is dropped)."""
+    def add_careful_read(self, track_id: int, read: PlateText, crop: bytes | None = None) -> None:
+        """A photo-grade read of one of the track's boxes: a valid one decides the track's text and confirms it,
+        and its crop becomes the track's picture (a closed track's read is dropped)."""
         track = self.tracks.get(track_id)
         if track is None:
             return
         track.careful_reads += 1
         if read.valid:
-            self._vote(track, read, weight)
+            track.careful = read
+            track.reads.append(Read(read.text, read.confidence, read.valid))
+            track.text, track.valid, track.confidence, track.confirmed = read.text, True, read.confidence, True
+            if crop:
+                track.crop, track.crop_confidence = crop, read.confidence
             track.careful_news = True
 
-    def add_found(self, box: PlateBox, read: PlateText, box_look: Look, crop: bytes | None, now: float,
-                  weight: int) -> None:
+    def add_found(self, box: PlateBox, read: PlateText, box_look: Look, crop: bytes | None, now: float) -> None:
         """A valid plate found where the camera lane saw none, read carefully: the careful read of the track
         already there, or a held track of its own."""
         there = [t for t in self.tracks.values() if iou(t.box.bbox, box.bbox) >= self.config.iou]
         if there:
-            self.add_careful_read(there[0].id, read, weight)
+            self.add_careful_read(there[0].id, read, crop)
             return
         track = self._open(box, now)
         track.held, track.look, track.last_read, track.frames_since_read = True, box_look, read, 0
-        track.crop, track.crop_confidence = crop, read.confidence
-        self.add_careful_read(track.id, read, weight)
+        self.add_careful_read(track.id, read, crop)
 
     def _match(self, boxes: list[PlateBox], looks: list[Look], now: float) -> list[tuple[Track, float]]:
         """The track of each box (greedy by IoU) and how alike its look is to the track's last read (1: new)."""
@@ -268,8 +275,10 @@ class CameraTracker:
         return track
 
     def _another_vehicle(self, track: Track, read: PlateText, look_changed: bool) -> bool:
-        """A valid read far from the track's valid text: on a settled track, or one whose look changed."""
-        if not (track.reads and track.valid and read.valid) or not (track.confirmed or look_changed):
+        """A valid read far from the track's valid text: on a track the camera lane settled, or one whose look
+        changed (a careful read's text is surer than a camera-lane read far from it: only a new look splits it)."""
+        settled = track.confirmed and track.careful is None
+        if not (track.reads and track.valid and read.valid) or not (settled or look_changed):
             return False
         return text_distance(read.text, track.text) >= self.config.new_text_distance
 
@@ -295,15 +304,18 @@ class CameraTracker:
             if crop:
                 track.crop, track.crop_confidence = crop, read.confidence
 
-    def _vote(self, track: Track, read: PlateText, weight: int = 1) -> None:
-        """Count a read `weight` times in the track's vote and commit the winner."""
-        track.reads.extend([Read(read.text, read.confidence, read.valid)] * weight)
+    def _vote(self, track: Track, read: PlateText) -> None:
+        """Count a read in the track's vote and commit the winner (unless a careful read decided the text)."""
+        track.reads.append(Read(read.text, read.confidence, read.valid))
+        if track.careful is not None:
+            return
         winner, agreeing = vote(list(track.reads), prefer=track.text)
-        if winner is not None:
-            changed = winner.text != track.text
-            # once confirmed, the text only moves when the new winner is itself confirmed
-            if not track.confirmed or (changed and agreeing >= self.config.confirm_reads and winner.valid):
-                track.text, track.valid = winner.text, winner.valid
-            if track.text == winner.text:
-                track.confidence = winner.confidence
-            track.confirmed = track.confirmed or (winner.valid and agreeing >= self.config.confirm_reads)
+        if winner is None:
+            return
+        changed = winner.text != track.text
+        # once confirmed, the text only moves when the new winner is itself confirmed
+        if not track.confirmed or (changed and agreeing >= self.config.confirm_reads and winner.valid):
+            track.text, track.valid = winner.text, winner.valid
+        if track.text == winner.text:
+            track.confidence = winner.confidence
+        track.confirmed = track.confirmed or (winner.valid and agreeing >= self.config.confirm_reads)

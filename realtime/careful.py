@@ -6,7 +6,7 @@ of job come here from the worker:
 - a track's box: each frame's box of a track that wants a careful read is offered, the lane
   keeps the best offer per track (largest x most confident) until it is free, and reads it with
   profiles.careful (as a single photo is read: `vn_plate_g2`, up to four crops, both row
-  splits). The read goes back into the track's vote, counted `weight` times. Order: wide looks
+  splits). A valid read decides the track's text (detector/tracking.py). Order: wide looks
   (below) first, then unconfirmed tracks, then confirmed tracks never read carefully; a track
   gets `per_track` careful reads at most, the second only when the first found no valid plate,
   so a parked vehicle is not read over and over;
@@ -63,15 +63,13 @@ class CarefulConfig:
     enabled: bool = True  # false: the camera lane alone reads the live frames
     cpu_share: float = 0.6  # of one core's time, at most, the lane spends on its jobs (it rests between them)
     per_track: int = 2  # careful reads one vehicle gets at most
-    weight: int = 4  # a careful read counts as this many camera-lane reads in its track's vote
     wide_look_s: float = 0.5  # a camera whose frames show no plate is looked at wide at most this often; 0: never
 
     def validate(self) -> None:
         from detector.config import ConfigError
 
-        if not 0 < self.cpu_share <= 1 or min(self.per_track, self.weight) < 1 or self.wide_look_s < 0:
-            raise ConfigError("careful.cpu_share must be in (0, 1], careful.per_track and weight >= 1, "
-                              "careful.wide_look_s >= 0")
+        if not 0 < self.cpu_share <= 1 or self.per_track < 1 or self.wide_look_s < 0:
+            raise ConfigError("careful.cpu_share must be in (0, 1], careful.per_track >= 1, careful.wide_look_s >= 0")
 
 
 @dataclass(frozen=True)
@@ -89,11 +87,11 @@ class CarefulJob:
 @dataclass(frozen=True)
 class CarefulRead:
     camera_id: str
-    track_id: int | None  # None: a plate a wide look found (box, look, crop and at say where and when)
+    track_id: int | None  # None: a plate a wide look found (box, look and at say where and when)
     text: PlateText
+    crop: bytes | None = None  # JPEG of the plate as read (the event's picture when the read decides it)
     box: PlateBox | None = None
     look: Look | None = None
-    crop: bytes | None = None
     at: float = 0.0
 
 
@@ -216,7 +214,9 @@ class CarefulLane:
             if current.box is None:
                 reads = self._wide(current)
             else:
-                reads = [CarefulRead(current.camera_id, current.track_id, self._read(current.region, current.box))]
+                text = self._read(current.region, current.box)
+                crop = crop_jpeg(current.region, current.box) if text.valid else None
+                reads = [CarefulRead(current.camera_id, current.track_id, text, crop)]
             with self._ready:
                 self._reads += reads
                 self._busy = None
@@ -241,6 +241,6 @@ class CarefulLane:
             return []
         for box in boxes:
             if (text := self._read(image, box)).valid:
-                found.append(CarefulRead(current.camera_id, None, text, box, look(image, box.bbox),
-                                         crop_jpeg(image, box), current.at))
+                found.append(CarefulRead(current.camera_id, None, text, crop_jpeg(image, box), box,
+                                         look(image, box.bbox), current.at))
         return found

@@ -181,18 +181,17 @@ class InferenceWorker:
         return reads, reports, sum(s.read.passes for s in sightings if s.read is not None)
 
     def _count_careful_reads(self) -> None:
-        """The careful lane's reads into their tracks' votes (a track closed meanwhile is gone)."""
+        """The careful lane's reads into their tracks (a track closed meanwhile is gone)."""
         if self.careful is None:
             return
-        weight = self.careful.config.weight
         for read in self.careful.take_reads():
             tracker = self._trackers.get(read.camera_id, (None, 0.0))[0]
             if tracker is None:
                 continue
             if read.track_id is None:  # a plate a wide look found
-                tracker.add_found(read.box, read.text, read.look, read.crop, read.at, weight)
+                tracker.add_found(read.box, read.text, read.look, read.crop, read.at)
             else:
-                tracker.add_careful_read(read.track_id, read.text, weight)
+                tracker.add_careful_read(read.track_id, read.text, read.crop)
 
     def _forget_idle_cameras(self, now: float) -> None:
         for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > TRACKER_IDLE_S]:

@@ -31,27 +31,41 @@ class Reads:
         return [self.found for _ in images]
 
 
-def test_a_careful_read_counts_as_several_reads_and_confirms_its_track_at_once():
+def test_a_valid_careful_read_decides_its_tracks_text_and_confirms_it_at_once():
     tracker = CameraTracker(TrackingConfig(confirm_reads=3))
     (first,) = see(tracker, [(box(100), 1)], 0.0, Reader("51F-128.45"))
-    tracker.add_careful_read(first.track.id, read("51F-123.45"), weight=4)
+    tracker.add_careful_read(first.track.id, read("51F-123.45"), b"careful crop")
     (after,) = see(tracker, [(box(100), 1)], 0.1, Reader("51F-128.45"))
     assert after.track.confirmed and after.shown.text == "51F-123.45" and after.news
+    assert after.track.crop == b"careful crop"  # the event's picture is the crop that was read carefully
     (later,) = see(tracker, [(box(100), 1)], 0.2, Reader("51F-128.45"))
     assert not later.news  # the careful read's news is told once
 
 
-def test_a_careful_read_outvotes_a_settled_misread_and_a_closed_tracks_is_dropped():
-    tracker = CameraTracker(TrackingConfig(confirm_reads=3, reread_every=100))
-    for i in range(3):
+def test_no_count_of_camera_lane_misreads_outvotes_a_careful_read():
+    # the camera lane misreads one plate the same way frame after frame: a larger group than any weight
+    tracker = CameraTracker(TrackingConfig(confirm_reads=3, reread_every=1, max_reads=30))
+    for i in range(10):
         (seen,) = see(tracker, [(box(100), 1)], i * 0.1, Reader("51F-128.45"))
     assert seen.track.confirmed and seen.shown.text == "51F-128.45"
-    tracker.add_careful_read(seen.track.id, read("51F-123.45"), weight=4)
-    assert see(tracker, [(box(100), 1)], 0.3, Reader("51F-128.45"))[0].shown.text == "51F-123.45"
-    tracker.add_careful_read(seen.track.id, read(""), weight=4)  # found nothing: only the try counts
+    tracker.add_careful_read(seen.track.id, read("51F-123.45"))
+    for i in range(10, 40):
+        (seen,) = see(tracker, [(box(100), 1)], i * 0.1, Reader("51F-128.45"))
+        assert seen.shown.text == "51F-123.45"
+    tracker.add_careful_read(seen.track.id, read(""))  # found nothing: only the try counts
     assert seen.track.careful_reads == 2 and seen.track.text == "51F-123.45"
-    tracker.add_careful_read(12345, read("30A-999.99"), weight=4)  # a track closed meanwhile
+    tracker.add_careful_read(12345, read("30A-999.99"))  # a track closed meanwhile
     assert all(t.text != "30A-999.99" for t in tracker.tracks.values())
+
+
+def test_a_far_camera_lane_read_splits_a_carefully_read_track_only_when_its_look_changed():
+    tracker = CameraTracker(TrackingConfig(confirm_reads=3, reread_every=1))
+    (seen,) = see(tracker, [(box(100), 1)], 0.0, Reader("51F-123.45"))
+    tracker.add_careful_read(seen.track.id, read("51F-123.45"))
+    (misread,) = see(tracker, [(box(100), 1)], 0.1, Reader("30A-999.99"))  # same vehicle, a wild misread
+    assert misread.track.id == seen.track.id and misread.shown.text == "51F-123.45"
+    (other,) = see(tracker, [(box(100), 2)], 0.2, Reader("30A-999.99"))  # another vehicle there, read
+    assert other.track.id != seen.track.id and other.shown.text == "30A-999.99"
 
 
 def test_unconfirmed_tracks_come_first_and_no_vehicle_is_read_over_and_over():
@@ -61,12 +75,12 @@ def test_unconfirmed_tracks_come_first_and_no_vehicle_is_read_over_and_over():
     assert priority(new.track, config) == UNCONFIRMED
     (settled,) = see(tracker, [(box(100), 1)], 0.1, Reader("51F-123.45"))
     assert settled.track.confirmed and priority(settled.track, config) == NEVER_CAREFUL
-    tracker.add_careful_read(settled.track.id, read("51F-123.45"), weight=4)
+    tracker.add_careful_read(settled.track.id, read("51F-123.45"))
     assert priority(settled.track, config) is None  # read carefully and valid: done
     (other,) = see(tracker, [(box(400, 300), 2)], 0.2, Reader(""))
-    tracker.add_careful_read(other.track.id, read(""), weight=4)
+    tracker.add_careful_read(other.track.id, read(""))
     assert priority(other.track, config) == RETRY  # nothing valid found: one more try
-    tracker.add_careful_read(other.track.id, read(""), weight=4)
+    tracker.add_careful_read(other.track.id, read(""))
     assert priority(other.track, config) is None  # per_track reached
 
 
@@ -135,7 +149,7 @@ def test_a_plate_a_wide_look_found_is_held_by_its_look_while_the_camera_lane_mis
     tracker = CameraTracker(TrackingConfig(expire_s=1.0))
     plate = box(300, 200)
     image = frame((plate, 7))
-    tracker.add_found(plate, read("51F-123.45"), look(image, plate.bbox), b"jpeg", 0.0, weight=4)
+    tracker.add_found(plate, read("51F-123.45"), look(image, plate.bbox), b"jpeg", 0.0)
     (held,) = tracker.follow(image, [], 0.1, Reader("never called"))  # the camera lane sees no plate
     assert held.track.confirmed and held.shown.text == "51F-123.45" and held.box == plate and held.news
     assert held.read is None and held.track.crop == b"jpeg"
@@ -146,7 +160,7 @@ def test_a_plate_a_wide_look_found_is_held_by_its_look_while_the_camera_lane_mis
     assert tracker.follow(image, [], 2.7, Reader("")) == [] and not tracker.tracks  # gone: closed
     # a plate found where the camera lane has a track already is that track's careful read
     (seen,) = see(tracker, [(plate, 7)], 3.0, Reader("51F-128.45"))
-    tracker.add_found(plate, read("51F-123.45"), look(image, plate.bbox), None, 3.0, weight=4)
+    tracker.add_found(plate, read("51F-123.45"), look(image, plate.bbox), None, 3.0)
     assert len(tracker.tracks) == 1 and seen.track.text == "51F-123.45" and seen.track.careful_reads == 1
 
 
