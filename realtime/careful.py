@@ -12,9 +12,10 @@ of job come here from the worker:
   so a parked vehicle is not read over and over;
 - a wide look: a camera frame in which the camera lane sees no plate, at most every
   `wide_look_s` per camera and only when the picture changed since that camera's last look
-  (a vehicle came or left: an empty gate is not looked at again and again), is searched with
-  profiles.careful's detector (480 px, which finds the small and distant plates 256 px misses)
-  and what it finds is read; a valid read becomes a track of its own (detector/tracking.py
+  (a vehicle came or left), and never when it looks like the picture in which its last wide
+  look found nothing (the empty gate, shown again between each two vehicles), is searched
+  with profiles.careful's detector (480 px, which finds the small and distant plates 256 px
+  misses) and what it finds is read; a valid read becomes a track of its own (detector/tracking.py
   `add_found`), held by its look while the camera lane still cannot see it.
 
 The lane keeps out of the camera lane's way: its thread runs at a lower CPU priority (nice 10;
@@ -82,6 +83,7 @@ class CarefulJob:
     box: PlateBox | None  # in pixels of the region (a wide look: None)
     offered: float
     at: float = 0.0  # a wide look: the frame's wall-clock time
+    picture: np.ndarray | None = None  # a wide look: the frame's thumbnail
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class CarefulLane:
         self._busy: tuple[str, int | None] | None = None  # the job being done
         self._reads: list[CarefulRead] = []  # done, not yet taken: their tracks want no more offers
         self._looked: dict[str, tuple[float, np.ndarray]] = {}  # camera -> when and what its last wide look saw
+        self._empty: dict[str, np.ndarray] = {}  # camera -> the last picture a wide look found no plate in
         self._pause = threading.Event()  # never set: a real sleep, also under eventlet
         self.done = 0  # careful reads made (for /health)
         self.failed = 0  # of them, reads the models raised on
@@ -162,7 +165,8 @@ class CarefulLane:
             self._add(key, job(camera_id, track, rank, image, box))
 
     def look_wide(self, camera_id: str, image: np.ndarray, at: float) -> None:
-        """A frame of a camera whose camera lane sees no plate: looked at wide if it is due and the picture changed."""
+        """A frame of a camera whose camera lane sees no plate: looked at wide if it is due and the picture changed
+        since its last look, and is not the empty gate (what the last look that found nothing saw)."""
         if not self.config.wide_look_s:
             return
         key, now = (camera_id, None), monotonic()
@@ -170,15 +174,21 @@ class CarefulLane:
             last = self._looked.get(camera_id)
             if key in self._jobs or key == self._busy or last is not None and now - last[0] < self.config.wide_look_s:
                 return
-            small = thumbnail(image)
+            small, empty = thumbnail(image), self._empty.get(camera_id)
             if last is not None and not changed(small, last[1]):
+                return
+            if empty is not None and not changed(small, empty):
+                # the gate is empty again: the next vehicle is a change from it, however like the last one it looks
+                self._looked[camera_id] = (last[0] if last else now, empty)
                 return
             self._looked.pop(camera_id, None)
             self._looked[camera_id] = (now, small)
             if len(self._looked) > MAX_CAMERAS:
-                del self._looked[next(iter(self._looked))]
+                forgotten = next(iter(self._looked))
+                del self._looked[forgotten]
+                self._empty.pop(forgotten, None)
             # the worker's decoded frame is never written to once decoded: kept as it is, not copied
-            self._add(key, CarefulJob(camera_id, None, WIDE_LOOK, 0.0, image, None, now, at))
+            self._add(key, CarefulJob(camera_id, None, WIDE_LOOK, 0.0, image, None, now, at, small))
 
     def _add(self, key: tuple[str, int | None], new: CarefulJob) -> None:
         self._jobs[key] = new
@@ -213,6 +223,9 @@ class CarefulLane:
             started = monotonic()
             if current.box is None:
                 reads = self._wide(current)
+                if not reads:  # the gate as it looks empty: not looked at again while it looks so
+                    with self._ready:
+                        self._empty[current.camera_id] = current.picture
             else:
                 text = self._read(current.region, current.box)
                 crop = crop_jpeg(current.region, current.box) if text.valid else None

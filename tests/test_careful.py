@@ -189,6 +189,31 @@ def test_a_wide_look_is_taken_when_the_picture_changes_and_finds_only_valid_plat
     assert similarity(found[-1].look, look(car, plates[0].bbox)) > 0.99 and found[-1].crop
 
 
+def test_the_empty_gate_is_not_looked_at_again_between_vehicles():
+    plate = PlateBox(300, 200, 420, 230, 0.9)
+
+    class PlatesOnVehicles(Reads):  # finds the plate only where a vehicle is drawn
+        def locate_batch(self, images):
+            return [[plate] if (image != 100).any() else [] for image in images]
+
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, wide_look_s=0.01), PlatesOnVehicles(lambda i, b: read("51F-123.45")))
+    lane.start()
+    deadline = time.monotonic() + 10
+
+    def look_at(picture, looks):
+        lane.look_wide("cam", picture, 0.0)
+        while lane.wide_looks < looks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+
+    empty = frame()
+    look_at(empty, 1)  # nothing there: this is what the gate looks like empty
+    look_at(frame((plate, 7)), 2)  # a vehicle came
+    look_at(empty, 2)  # it left: the picture changed, but to the empty gate
+    look_at(frame((plate, 8)), 3)  # the next vehicle
+    assert lane.wide_looks == 3 and len(lane.take_reads()) == 2
+
+
 def real_photos_only_the_careful_profile_finds(count: int) -> list[tuple[np.ndarray, str]]:
     """Real photos (vn-real's evaluation split) in which the camera profile finds no plate and the careful
     profile finds and reads the caption's."""

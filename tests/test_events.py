@@ -69,7 +69,8 @@ def test_one_vehicle_one_event_stable_text_and_track(tmp_path):
         assert set(shown[confirmed_at:]) == {truth}, shown
         assert [e["text"] for e in client.events] == [truth]
         event = client.events[0]
-        assert event["camera_id"] == "gate" and event["track_id"] in track_ids and event["reads"] >= 3
+        # confirmed by three agreeing camera-lane reads, or at once by a careful read after the first camera read
+        assert event["camera_id"] == "gate" and event["track_id"] in track_ids and event["reads"] >= 2
         assert event["first_seen"] <= event["last_seen"] and event["crop"].startswith("data:image/jpeg;base64,")
         # the OCR ran on fewer frames than were processed: confirmed tracks are not re-read every frame
         health = srv.health().json()
