@@ -53,7 +53,7 @@ class TrackingConfig:
     expire_s: float = 2.0  # a track unseen for this long is closed
     confirm_reads: int = 3  # agreeing valid reads that confirm a track
     reread_every: int = 10  # a confirmed track is read again every this many frames
-    unconfirmed_every: int = 1  # an unconfirmed track is read every this many frames (the careful lane reads it too)
+    unconfirmed_every: int = 2  # an unconfirmed track is read every this many frames (the careful lane reads it too)
     max_reads: int = 30  # reads kept per track (the vote's memory)
     new_look: float = 0.55  # a box that looks less like its track's last read than this twice in a row is another vehicle
     same_look: float = 0.8  # one that looks less like it than this is read again at once

@@ -70,7 +70,7 @@ def test_a_far_camera_lane_read_splits_a_carefully_read_track_only_when_its_look
 
 def test_unconfirmed_tracks_come_first_and_no_vehicle_is_read_over_and_over():
     config = CarefulConfig(per_track=2)
-    tracker = CameraTracker(TrackingConfig(confirm_reads=2))
+    tracker = CameraTracker(TrackingConfig(confirm_reads=2, unconfirmed_every=1))
     (new,) = see(tracker, [(box(100), 1)], 0.0, Reader("51F-123.45"))
     assert priority(new.track, config) == UNCONFIRMED
     (settled,) = see(tracker, [(box(100), 1)], 0.1, Reader("51F-123.45"))

@@ -146,7 +146,7 @@ def test_a_frame_that_looks_unlike_the_vehicle_once_does_not_split_it_twice_in_a
 
 
 def test_a_settled_track_that_reads_a_far_valid_plate_is_another_vehicle_even_if_it_looks_alike():
-    tracker = CameraTracker(TrackingConfig(confirm_reads=2, reread_every=3))
+    tracker = CameraTracker(TrackingConfig(confirm_reads=2, reread_every=3, unconfirmed_every=1))
     # read on frames 0 and 1 (confirmed), then every third frame: 4, 7; the new track of 7 on 8 too
     reader = Reader("51F-123.45", "51F-123.45", "51F-128.46", "30A-999.99")
     sightings = [see(tracker, [(box(100), 1)], i * 0.1, reader)[0] for i in range(9)]
@@ -171,7 +171,7 @@ def test_a_somewhat_changed_look_is_read_again_at_once_on_a_settled_track():
 
 
 def test_a_track_keeps_the_crop_of_its_most_confident_read_of_its_text():
-    tracker = CameraTracker(TrackingConfig())
+    tracker = CameraTracker(TrackingConfig(unconfirmed_every=1))
     for i, conf in enumerate((0.5, 0.9, 0.7)):
         (seen,) = see(tracker, [(box(100), 1)], i * 0.1, lambda _b, c=conf: read("51F-123.45", c))
     crop = cv2.imdecode(np.frombuffer(seen.track.crop, np.uint8), cv2.IMREAD_COLOR)
