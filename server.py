@@ -9,6 +9,11 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from realtime.config import AppConfig
+    from realtime.slots import FrameSlots
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,17 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from detector.config import ConfigError
-    from realtime.config import load_config
-
-    try:
-        config = load_config(args.config, overrides={"host": args.host, "port": args.port, "async_mode": args.async_mode})
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    # thread counts before torch loads: one core for inference, the rest for the event loop
+def prepare_process(config: "AppConfig") -> None:
+    """Before anything imports torch or EasyOCR: their thread count, and eventlet's monkey patching."""
+    # one core for inference, the rest for the event loop
     os.environ.setdefault("OMP_NUM_THREADS", str(config.vision.detector.torch_threads))
     if config.server.async_mode == "eventlet":
         import warnings
@@ -42,6 +39,20 @@ def main(argv: list[str] | None = None) -> int:
         from realtime.eventlet_patch import speed_up_websocket_unmasking
 
         speed_up_websocket_unmasking()
+
+
+def main(argv: list[str] | None = None, slots: "type[FrameSlots] | None" = None) -> int:
+    """Run until stopped; `slots` replaces the frame slots' class (the benchmark's naive reference)."""
+    args = parse_args(argv)
+    from detector.config import ConfigError
+    from realtime.config import load_config
+
+    try:
+        config = load_config(args.config, overrides={"host": args.host, "port": args.port, "async_mode": args.async_mode})
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    prepare_process(config)
     logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("plates")
 
@@ -53,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelLoadError as exc:
         log.critical("%s", exc)
         return 2
-    plate_server = create_app(config)
+    plate_server = create_app(config, slots=slots() if slots else None)
     plate_server.start()
     log.info("serving on http://%s:%d (%s mode, config %s); models loading", config.server.host, config.server.port,
              config.server.async_mode, config.path)

@@ -11,7 +11,7 @@ frames offered / processed / dropped, end-to-end latency (send -> result) p50/p9
 server stage timings, exact-plate accuracy of the results, OCR calls per processed frame,
 server RSS and CPU every second, and /health latency while streaming. Two references on the
 same frames: the raw ceiling (the detector in-process, every frame, no server) and the naive
-server (server.naive: every frame queued and fully read in arrival order). At six cameras
+server (bench/naive_server.py: every frame queued and fully read in arrival order). At six cameras
 ours processes every frame offered, so its ratio to the naive server there is capped by the
 load (60 frames a second against the naive server's ~40); throughput is compared where both
 are past capacity: ours and the naive server again, same run, at --capacity-cameras (default
@@ -41,6 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.naive_server import NAIVE_CONFIG  # noqa: E402
 from training.synth import encode_jpeg, plate_video  # noqa: E402
 
 WARM_UP_S = 5.0
@@ -115,15 +116,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(config_overrides: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(config_overrides: dict, log_path: Path, naive: bool = False) -> tuple[subprocess.Popen, str]:
+    """Our server (server.py), or the naive reference (bench/naive_server.py), on config.yaml with overrides."""
     port = free_port()
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
     data["events"]["database"] = str(log_path.with_suffix(".sqlite3"))  # not the repo's own plate log
-    for section, values in config_overrides.items():
+    for section, values in [*config_overrides.items(), *(NAIVE_CONFIG.items() if naive else ())]:
         data.setdefault(section, {}).update(values)
     config = log_path.with_suffix(".yaml")
     config.write_text(yaml.safe_dump(data))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--port", str(port), "--config", str(config)],
+    program = ["-m", "bench.naive_server"] if naive else [str(ROOT / "server.py")]
+    proc = subprocess.Popen([sys.executable, *program, "--port", str(port), "--config", str(config)],
                             cwd=ROOT, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -320,9 +323,10 @@ def verdicts(report: dict) -> list[str]:
     return [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in checks]
 
 
-def run_server(overrides: dict, log_path: Path, cameras: int, fps: float, duration: float, base64_frames: bool) -> dict:
-    """Start a server with these config overrides, stream to it, stop it."""
-    proc, url = start_server(overrides, log_path)
+def run_server(overrides: dict, log_path: Path, cameras: int, fps: float, duration: float, base64_frames: bool,
+               naive: bool = False) -> dict:
+    """Start a server (or the naive reference) with these config overrides, stream to it, stop it."""
+    proc, url = start_server(overrides, log_path, naive)
     try:
         return stream(url, proc.pid, cameras, fps, duration, base64_frames)
     finally:
@@ -357,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure(naive: bool, cameras: int, duration: float, log_name: str) -> dict:
         # past max_cameras the server refuses cameras: lift it so overload shows as drops
-        overrides = {"server": {"max_cameras": max(16, cameras), "naive": naive}}
-        return run_server(overrides, args.out / log_name, cameras, args.fps, duration, args.base64)
+        overrides = {"server": {"max_cameras": max(16, cameras)}}
+        return run_server(overrides, args.out / log_name, cameras, args.fps, duration, args.base64, naive)
 
     if args.url:
         report["ours"] = stream(args.url, None, args.cameras, args.fps, args.duration, args.base64)

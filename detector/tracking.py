@@ -58,12 +58,13 @@ class TrackingConfig:
     new_look: float = 0.55  # a box that looks less like its track's last read than this twice in a row is another vehicle
     same_look: float = 0.8  # one that looks less like it than this is read again at once
     new_text_distance: int = 3  # a valid read this many characters from the track's valid text is another vehicle
+    camera_idle_s: float = 60.0  # a camera silent for this long loses its tracks (a client that left)
 
     def validate(self) -> None:
         from detector.config import ConfigError
 
-        if not 0 < self.iou <= 1 or self.expire_s <= 0:
-            raise ConfigError("tracking.iou must be in (0, 1] and tracking.expire_s positive")
+        if not 0 < self.iou <= 1 or self.expire_s <= 0 or self.camera_idle_s <= 0:
+            raise ConfigError("tracking.iou must be in (0, 1], tracking.expire_s and camera_idle_s positive")
         if min(self.confirm_reads, self.reread_every, self.unconfirmed_every, self.max_reads) < 1 \
                 or self.max_reads < self.confirm_reads:
             raise ConfigError("tracking.confirm_reads, reread_every, unconfirmed_every and max_reads must be >= 1, "

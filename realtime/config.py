@@ -11,7 +11,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from detector.config import DEFAULT_CONFIG, ConfigError, VisionConfig, from_mapping, load_yaml, vision_config
+from detector.config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    VisionConfig,
+    from_mapping,
+    load_yaml,
+    vision_config,
+)
 from detector.tracking import TrackingConfig
 from realtime.careful import CarefulConfig
 
@@ -30,10 +37,12 @@ class ServerConfig:
     max_image_pixels: int = 4096 * 4096  # width x height claimed by the image header
     max_cameras: int = 16  # distinct cameras streaming at once
     max_fps_per_camera: float = 15.0  # frames above this rate are refused with rate_limited
+    rate_burst: int = 3  # frames a camera may send back to back before max_fps_per_camera applies
+    max_subscriptions: int = 64  # cameras one client may watch at once
     max_clients: int = 200  # Socket.IO connections at once
     max_batch: int = 8  # frames taken by the inference worker in one go
     http_detect_timeout_s: float = 10.0  # POST /detect waits at most this for the worker
-    naive: bool = False  # benchmark reference only: queue every frame, read every plate, batch of one
+    annotate_quality: int = 80  # JPEG quality of annotated_frame (only frames that ask for it)
     log_level: str = "INFO"
 
     def validate(self) -> None:
@@ -43,11 +52,14 @@ class ServerConfig:
             raise ConfigError(f"server.async_mode: expected one of {', '.join(ASYNC_MODES)}, got {self.async_mode!r}")
         if "*" in self.cors_allowed_origins and len(self.cors_allowed_origins) > 1:
             raise ConfigError("server.cors_allowed_origins: '*' cannot be combined with other origins")
-        for name in ("max_frame_bytes", "max_image_pixels", "max_cameras", "max_clients", "max_batch"):
+        for name in ("max_frame_bytes", "max_image_pixels", "max_cameras", "max_clients", "max_batch", "rate_burst",
+                     "max_subscriptions"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}: expected a positive number, got {getattr(self, name)}")
         if self.max_fps_per_camera <= 0 or self.http_detect_timeout_s <= 0:
             raise ConfigError("server.max_fps_per_camera and server.http_detect_timeout_s must be positive")
+        if not 1 <= self.annotate_quality <= 100:
+            raise ConfigError(f"server.annotate_quality: expected 1..100, got {self.annotate_quality}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(f"server.log_level: expected one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 if TYPE_CHECKING:
-    from realtime.app import Runtime
+    from realtime.runtime import Runtime
 
 _PROCESS = psutil.Process()
 

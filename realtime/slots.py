@@ -5,7 +5,6 @@ replaces (and returns, to be counted as dropped) the one still waiting. The work
 every waiting frame as one batch. Requests from POST /detect wait in a short bounded list and
 go one per batch: a single photo costs far more than a frame (it is looked at in more detail),
 so the cameras are served between photos.
-`keep_all` turns the slots into plain FIFO queues: the naive reference of the benchmark.
 """
 from __future__ import annotations
 
@@ -34,22 +33,25 @@ class Frame:
 
 
 class FrameSlots:
-    def __init__(self, max_jobs: int = 4, keep_all: bool = False) -> None:
+    def __init__(self, max_jobs: int = 4) -> None:
         threading = real_threading()
         self._ready = threading.Condition(threading.Lock())
         self._slots: dict[str, deque[Frame]] = {}
         self._jobs: list[Frame] = []
         self._max_jobs = max_jobs
-        self._keep_all = keep_all
 
     def put(self, frame: Frame) -> Frame | None:
         """Make `frame` its camera's waiting frame; return the older one it replaced."""
         with self._ready:
             waiting = self._slots.setdefault(frame.payload.camera_id, deque())
-            older = waiting.popleft() if waiting and not self._keep_all else None
+            older = self._make_room(waiting)
             waiting.append(frame)
             self._ready.notify()
         return older
+
+    def _make_room(self, waiting: deque[Frame]) -> Frame | None:
+        """Before a camera's new frame goes in: take out the one it replaces (bench/naive_server.py keeps it)."""
+        return waiting.popleft() if waiting else None
 
     def put_job(self, frame: Frame) -> bool:
         """Queue a one-off request; False when too many are already waiting."""

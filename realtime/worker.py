@@ -43,12 +43,9 @@ class FrameResult:
     ocr_calls: int = 0
 
 
-TRACKER_IDLE_S = 60.0  # a camera silent for this long loses its tracker
-
-
 class InferenceWorker:
     def __init__(self, load: Callable[[], PersistentDetector], slots: FrameSlots, waker: LoopWaker, max_batch: int,
-                 tracking: TrackingConfig, careful: CarefulConfig | None = None):
+                 tracking: TrackingConfig, careful: CarefulConfig | None = None, annotate_quality: int = 80):
         self._load = load
         self._tracking = tracking
         self._careful_config = careful  # None: no careful lane
@@ -58,6 +55,7 @@ class InferenceWorker:
         self._slots = slots
         self._waker = waker
         self._max_batch = max_batch
+        self._annotate_quality = annotate_quality
         threading = real_threading()
         self._lock = threading.Lock()
         self._outbox: deque[FrameResult] = deque()
@@ -154,7 +152,7 @@ class InferenceWorker:
             ocr_ms = (perf_counter() - t1) * 1000
             annotated = None
             if frame.payload.annotate:
-                ok, jpeg = cv2.imencode(".jpg", draw_reads(image, list(reads)), [cv2.IMWRITE_JPEG_QUALITY, 80])
+                ok, jpeg = cv2.imencode(".jpg", draw_reads(image, list(reads)), [cv2.IMWRITE_JPEG_QUALITY, self._annotate_quality])
                 annotated = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode() if ok else None
             timing = {"queue": round((started - frame.received) * 1000, 2), "decode": round(decode_ms, 2),
                       "detect": round(detect_ms, 2), "ocr": round(ocr_ms, 2)}
@@ -194,5 +192,5 @@ class InferenceWorker:
                 tracker.add_careful_read(read.track_id, read.text, read.crop)
 
     def _forget_idle_cameras(self, now: float) -> None:
-        for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > TRACKER_IDLE_S]:
+        for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > self._tracking.camera_idle_s]:
             del self._trackers[camera_id]

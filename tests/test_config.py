@@ -47,6 +47,9 @@ def test_shipped_config_says_what_the_defaults_are():
     ({"server": {"port": 70000}}, "server.port"),
     ({"server": {"async_mode": "gevent"}}, "server.async_mode"),
     ({"server": {"max_cameras": 0}}, "server.max_cameras"),
+    ({"server": {"rate_burst": 0}}, "server.rate_burst"),
+    ({"server": {"annotate_quality": 101}}, "server.annotate_quality"),
+    ({"tracking": {"camera_idle_s": 0}}, "camera_idle_s"),
     ({"server": {"nonsense": 1}}, "unknown setting"),
     ({"profiles": {"camera": {"imgsz": 333}}}, "profiles.camera.imgsz"),
     ({"profiles": {"photo": {"imgsz": 2048}}}, "profiles.photo.imgsz"),
@@ -102,10 +105,14 @@ def test_server_refuses_to_start_on_a_bad_config_or_missing_weights(tmp_path):
     assert proc.returncode == 3 and "broken.onnx" in proc.stderr  # found while loading: the server stops
 
 
-def test_reading_the_config_loads_no_model_library():
-    """server.py sets torch's thread count and eventlet's monkey patching after reading the config:
-    nothing the config needs may import torch, EasyOCR or Ultralytics before that."""
-    code = ("import sys, server; from realtime.config import load_config; load_config(env={}); "
-            "print(sorted(m for m in ('torch', 'easyocr', 'ultralytics') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+def test_the_server_sets_threads_and_monkey_patches_before_any_model_library_loads():
+    """server.py reads the config, then sets torch's thread count and eventlet's monkey patching:
+    nothing before that may import torch, EasyOCR or Ultralytics, and both must hold once torch loads."""
+    code = ("import sys, server; from realtime.config import load_config; config = load_config(env={}); "
+            "early = sorted(m for m in ('torch', 'easyocr', 'ultralytics') if m in sys.modules); "
+            "server.prepare_process(config); import eventlet.patcher, torch, detector.persistent; "
+            "print(early, torch.get_num_threads(), eventlet.patcher.is_monkey_patched('socket'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    threads = load_config(env={}).vision.detector.torch_threads
+    assert proc.returncode == 0 and proc.stdout.strip() == f"[] {threads} True", proc.stdout + proc.stderr

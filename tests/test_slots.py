@@ -1,4 +1,5 @@
-"""Per-camera slots keep the newest frame only; the naive reference keeps everything."""
+"""Per-camera slots keep the newest frame only; the benchmark's naive reference keeps everything."""
+from bench.naive_server import QueuedSlots
 from realtime.frames import FramePayload
 from realtime.slots import Frame, FrameSlots
 
@@ -35,8 +36,8 @@ def test_jobs_are_bounded_and_taken_first_one_per_batch():
     assert [(f.payload.camera_id, f.payload.frame_id) for f in slots.take(8, timeout=0)] == [("http", 2), ("a", 2)]
 
 
-def test_keep_all_queues_every_frame_in_arrival_order():
-    slots = FrameSlots(keep_all=True)
+def test_the_naive_references_slots_queue_every_frame_in_arrival_order():
+    slots = QueuedSlots()
     for i in range(5):
         assert slots.put(frame("a", i)) is None
     slots.put(frame("b", 0))

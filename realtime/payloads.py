@@ -1,0 +1,31 @@
+"""What the server sends: one builder per message, shared by the Socket.IO emits and the HTTP routes."""
+from __future__ import annotations
+
+from realtime.frames import FrameError
+from realtime.worker import FrameResult
+
+
+def detections_payload(result: FrameResult) -> dict:
+    """The reads of one image: frame_size, every detection, the most confident one, timing (also POST /detect)."""
+    detections = [r.to_dict() for r in result.reads]
+    return {"frame_size": list(result.frame_size), "detections": detections,
+            "detection": max(detections, key=lambda d: d["confidence"]) if detections else None,
+            "timing_ms": result.timing_ms}
+
+
+def result_payload(result: FrameResult, stats: dict) -> dict:
+    """A `detection_result`: the frame's ids, its reads and its camera's running figures."""
+    p = result.frame.payload
+    payload = {"camera_id": p.camera_id, "frame_id": p.frame_id, "ts": p.ts, **detections_payload(result), "stats": stats}
+    if result.annotated:
+        payload["annotated_frame"] = result.annotated
+    return payload
+
+
+def error_payload(exc: FrameError, camera_id: str | None = None, frame_id=None) -> dict:
+    payload = {"code": exc.code, "message": exc.message}
+    if camera_id is not None:
+        payload["camera_id"] = camera_id
+    if frame_id is not None:
+        payload["frame_id"] = frame_id
+    return payload

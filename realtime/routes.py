@@ -1,0 +1,114 @@
+"""The HTTP routes, as one Flask Blueprint: /health, /metrics, POST /detect, /events, the dashboard."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    request,
+    send_from_directory,
+)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from realtime.frames import FrameError, camera_id_of
+from realtime.health import health_report
+from realtime.http_detect import read_detect_body
+from realtime.payloads import detections_payload, error_payload
+from realtime.runtime import Runtime
+from realtime.slots import Frame
+from realtime.worker import FrameResult
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+DETECT_STATUS = {"frame_too_large": 413, "unsupported_media_type": 415, "not_ready": 503}  # else 400
+
+
+def _error(code: str, message: str, status: int) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def detect_one(runtime: Runtime, new_event: Callable[[], object]) -> tuple[Response, int] | Response:
+    """POST /detect: the frame goes through the worker's queue like a camera's, and the request waits for it."""
+    server = runtime.config.server
+    try:
+        if not runtime.worker.ready:
+            raise FrameError("not_ready", "the models are still loading; retry shortly")
+        frame = read_detect_body(request, server.max_frame_bytes, server.max_image_pixels)
+    except FrameError as exc:
+        runtime.log_refusal(None, exc, None)
+        return jsonify({"error": error_payload(exc)}), DETECT_STATUS.get(exc.code, 400)
+    reply = {"event": new_event(), "result": None}
+    if not runtime.slots.put_job(Frame(frame, None, reply=reply)):
+        return _error("busy", "too many /detect requests waiting", 503)
+    if not reply["event"].wait(server.http_detect_timeout_s) or reply["result"] is None:
+        return _error("timeout", "the detector did not answer in time", 503)
+    result: FrameResult = reply["result"]
+    if result.error is not None:
+        return jsonify({"error": error_payload(result.error)}), 400 if result.error.code == "invalid_frame" else 500
+    return jsonify(detections_payload(result))
+
+
+def event_query(args: Mapping[str, str]) -> tuple[str, str | None, float | None, float | None, int]:
+    """GET /events' filters as PlateLog.query takes them; ValueError or FrameError names a bad one."""
+    camera_id = args.get("camera") or None
+    if camera_id is not None:
+        camera_id_of({"camera_id": camera_id})
+    since = float(args["since"]) if "since" in args else None
+    until = float(args["until"]) if "until" in args else None
+    limit = int(args.get("limit", 100))
+    if not 1 <= limit <= 1000:
+        raise ValueError("limit must be 1..1000")
+    return args.get("prefix", "").upper(), camera_id, since, until, limit
+
+
+def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
+    """The routes over `runtime`; `new_event()` makes the event POST /detect waits on (the async mode's kind)."""
+    routes = Blueprint("plates", __name__)
+
+    @routes.get("/health")
+    def health():
+        report = health_report(runtime)
+        return jsonify(report), (200 if report["status"] == "ok" else 503)
+
+    @routes.get("/metrics")
+    def metrics():
+        return Response(generate_latest(runtime.stats.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @routes.post("/detect")
+    def detect():
+        return detect_one(runtime, new_event)
+
+    @routes.get("/events")
+    def events():
+        try:
+            query = event_query(request.args)
+        except (ValueError, FrameError) as exc:
+            return _error("invalid_request", str(exc), 400)
+        rows = runtime.plate_log.query(*query)
+        for row in rows:
+            row["crop_url"] = f"/events/{row['id']}/crop"
+        return jsonify({"events": rows})
+
+    @routes.get("/events/<event_id>/crop")
+    def event_crop(event_id: str):
+        crop = runtime.plate_log.crop(event_id) if event_id.isalnum() else None
+        if not crop:
+            return _error("not_found", "no crop for this event", 404)
+        return Response(crop, mimetype="image/jpeg")
+
+    @routes.app_errorhandler(413)
+    def too_large(_):
+        return _error("frame_too_large", f"request body over {current_app.config['MAX_CONTENT_LENGTH']} bytes", 413)
+
+    @routes.get("/")
+    def index():
+        return send_from_directory(WEB_DIR, "index.html")
+
+    @routes.get("/web/<path:name>")
+    def web_file(name: str):
+        return send_from_directory(WEB_DIR, name)
+
+    return routes

@@ -1,0 +1,135 @@
+"""The state the handlers share, on the loop side: clients, cameras, rate limits, throttled notices.
+
+Every method is O(1) or O(cameras) and never waits: the Socket.IO handlers and the HTTP routes
+call it from the event loop. Frames go to their camera's slot; the inference worker
+(realtime/worker.py) takes them from there.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, field
+from time import monotonic
+
+from realtime.config import AppConfig
+from realtime.events import EventBook
+from realtime.frames import FrameError, parse_frame
+from realtime.plate_log import PlateLog
+from realtime.slots import Frame, FrameSlots
+from realtime.stats import Stats
+from realtime.worker import InferenceWorker
+
+log = logging.getLogger("plates")
+NOTICE_S = 10.0  # a repeated refusal (same client, same reason) is logged once in this long
+
+
+class Refused(Exception):
+    """A connection the server will not take: `code` is the client's reason (unauthorized, too_many_clients)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass
+class Runtime:
+    config: AppConfig
+    slots: FrameSlots
+    worker: InferenceWorker
+    stats: Stats
+    events: EventBook
+    plate_log: PlateLog
+    started: float = field(default_factory=monotonic)
+    clients: set[str] = field(default_factory=set)
+    streams: dict[str, set[str]] = field(default_factory=dict)  # camera -> sids sending it
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # camera -> (tokens, last time)
+    last_notice: dict[tuple, float] = field(default_factory=dict)  # (sid, what...) -> when last logged/sent
+    watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
+
+    def connect(self, sid: str, token: str, address: str | None) -> None:
+        """Take a new client, or raise Refused (a flood of refusals logs one line per reason every NOTICE_S)."""
+        server = self.config.server
+        if server.auth_token and not hmac.compare_digest(token.encode(), server.auth_token.encode()):
+            self._refuse_connection(sid, address, "unauthorized", "a valid token is required (auth: {token})",
+                                    "bad or missing token")
+        if len(self.clients) >= server.max_clients:
+            self._refuse_connection(sid, address, "too_many_clients", "the server is full, try again later",
+                                    f"{len(self.clients)} clients already")
+        self.clients.add(sid)
+        self.stats.m_clients.set(len(self.clients))
+        log.info("client %s connected from %s", sid, address)
+
+    def _refuse_connection(self, sid: str, address: str | None, code: str, message: str, why: str) -> None:
+        if self.first_in_a_while(("connect", code), NOTICE_S):
+            log.warning("refused connection %s from %s: %s", sid, address, why)
+        raise Refused(code, message)
+
+    def accept_frame(self, sid: str, payload: object) -> None:
+        """Check a video_frame and put it in its camera's slot (FrameError: why not)."""
+        server = self.config.server
+        if not self.worker.ready:
+            raise FrameError("not_ready", "the models are still loading; retry shortly")
+        frame = parse_frame(payload, server.max_frame_bytes, server.max_image_pixels)
+        self.admit(sid, frame.camera_id)
+        if not self.within_rate(frame.camera_id):
+            raise FrameError("rate_limited", f"over {server.max_fps_per_camera:g} frames per second for this camera")
+        self.stats.received(frame.camera_id)
+        if self.slots.put(Frame(frame, sid)) is not None:
+            self.stats.dropped(frame.camera_id)
+
+    def admit(self, sid: str, camera_id: str) -> None:
+        """Register sid as a sender of camera_id, refusing cameras beyond max_cameras."""
+        senders = self.streams.get(camera_id)
+        if senders is None:
+            if len(self.streams) >= self.config.server.max_cameras:
+                raise FrameError("too_many_cameras", f"the server takes at most {self.config.server.max_cameras} cameras at once")
+            senders = self.streams[camera_id] = set()
+        senders.add(sid)
+
+    def within_rate(self, camera_id: str) -> bool:
+        """Token bucket per camera: max_fps_per_camera on average, a short burst allowed."""
+        now, server = monotonic(), self.config.server
+        tokens, last = self.buckets.get(camera_id, (server.rate_burst, now))
+        tokens = min(server.rate_burst, tokens + (now - last) * server.max_fps_per_camera)
+        allowed = tokens >= 1.0
+        self.buckets[camera_id] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+    def watch(self, sid: str, camera_id: str) -> None:
+        """sid subscribes to camera_id (FrameError past server.max_subscriptions cameras)."""
+        watched, most = self.watching.setdefault(sid, set()), self.config.server.max_subscriptions
+        if camera_id not in watched and len(watched) >= most:
+            raise FrameError("too_many_subscriptions", f"a client may watch at most {most} cameras")
+        watched.add(camera_id)
+
+    def unwatch(self, sid: str, camera_id: str) -> None:
+        self.watching.get(sid, set()).discard(camera_id)
+
+    def first_in_a_while(self, key: tuple, seconds: float) -> bool:
+        """True at most once per `seconds` for a key: throttles repeated logs and notices."""
+        now = monotonic()
+        if now - self.last_notice.get(key, -1e9) < seconds:
+            return False
+        self.last_notice[key] = now
+        return True
+
+    def log_refusal(self, sid: str | None, exc: FrameError, camera_id: str | None) -> None:
+        """One line per refused frame, but a client repeating the same error is logged every NOTICE_S at most."""
+        if self.first_in_a_while((sid or "http", exc.code), NOTICE_S):
+            log.warning("refused frame from %s camera=%s: %s (%s)", sid or "http", camera_id, exc.code, exc.message)
+
+    def release(self, sid: str) -> None:
+        """A client left: cameras it alone was sending are closed."""
+        self.clients.discard(sid)
+        self.stats.m_clients.set(len(self.clients))
+        self.watching.pop(sid, None)
+        self.last_notice = {k: v for k, v in self.last_notice.items() if k[0] != sid}
+        for camera_id in [c for c, sids in self.streams.items() if sid in sids]:
+            self.streams[camera_id].discard(sid)
+            if not self.streams[camera_id]:
+                del self.streams[camera_id]
+                self.buckets.pop(camera_id, None)
+                for _ in range(self.slots.discard(camera_id)):
+                    self.stats.dropped(camera_id)
+                self.stats.forget(camera_id)
+        log.info("client %s disconnected", sid)

@@ -1,0 +1,141 @@
+"""The Socket.IO handlers, the runtime and the results pump, through Flask-SocketIO's test client.
+
+No models and no worker thread: the handlers' part ends when a frame is in its camera's slot,
+so the worker is marked ready with a stand-in detector and never started. The real server,
+models and transport are tested in test_server.py and the others.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.app import create_app
+from realtime.config import load_config
+from realtime.frames import FramePayload
+from realtime.pump import ResultsPump
+from realtime.slots import Frame
+from realtime.threads import LoopWaker
+from realtime.worker import FrameResult
+from tests.conftest import write_config
+from training.synth import encode_jpeg
+
+JPEG = encode_jpeg(np.full((48, 64, 3), 120, np.uint8), 80)
+
+
+class StandInDetector:
+    models = {"detector": "stand-in"}
+    load_seconds = 0.0
+
+
+def plate_server(tmp_path, ready: bool = True, **server):
+    config = load_config(write_config(tmp_path, async_mode="threading", **server), env={})
+    built = create_app(config, load_detector=StandInDetector)
+    if ready:
+        built.runtime.worker.detector = StandInDetector()
+    return built
+
+
+def client(built, **auth):
+    return built.socketio.test_client(built.app, auth=auth or None)
+
+
+def frame(camera_id: str, frame_id: int = 0) -> dict:
+    return {"camera_id": camera_id, "frame": JPEG, "frame_id": frame_id}
+
+
+def errors(c) -> list[dict]:
+    return [m["args"][0] for m in c.get_received() if m["name"] == "error"]
+
+
+def test_a_token_is_needed_when_one_is_set_and_a_full_server_refuses_more_clients(tmp_path):
+    built = plate_server(tmp_path, auth_token="s3cret", max_clients=1)
+    assert not client(built).is_connected() and not client(built, token="wrong").is_connected()
+    first = client(built, token="s3cret")
+    assert first.is_connected() and built.runtime.clients
+    assert not client(built, token="s3cret").is_connected()  # too_many_clients
+    first.disconnect()
+    assert client(built, token="s3cret").is_connected()
+
+
+def test_a_frame_goes_to_its_cameras_slot_and_a_newer_one_replaces_it(tmp_path):
+    built = plate_server(tmp_path)
+    c = client(built)
+    assert c.emit("video_frame", frame("gate", 1), callback=True) == {"ok": True}
+    assert c.emit("video_frame", frame("gate", 2), callback=True) == {"ok": True}
+    runtime = built.runtime
+    assert runtime.slots.waiting() == 1 and runtime.stats.total.received == 2 and runtime.stats.total.dropped == 1
+    assert [f.payload.frame_id for f in runtime.slots.take(8, timeout=0)] == [2]
+
+
+def test_frames_before_the_models_are_loaded_are_refused_as_not_ready(tmp_path):
+    built = plate_server(tmp_path, ready=False)
+    c = client(built)
+    ack = c.emit("video_frame", frame("gate", 7), callback=True)
+    assert ack["error"] == {"code": "not_ready", "message": ack["error"]["message"], "camera_id": "gate", "frame_id": 7}
+    assert errors(c) == [ack["error"]] and built.runtime.slots.waiting() == 0
+
+
+@pytest.mark.parametrize("payload, code", [
+    ({"camera_id": "gate", "frame": b"not an image"}, "invalid_frame"),
+    ({"camera_id": "a b", "frame": JPEG}, "invalid_camera_id"),
+    ("just text", "invalid_payload"),
+])
+def test_a_bad_frame_gets_its_code_and_touches_no_slot(tmp_path, payload, code):
+    built = plate_server(tmp_path)
+    ack = client(built).emit("video_frame", payload, callback=True)
+    assert ack["ok"] is False and ack["error"]["code"] == code and built.runtime.slots.waiting() == 0
+
+
+def test_cameras_past_max_cameras_are_refused_until_a_sender_leaves(tmp_path):
+    built = plate_server(tmp_path, max_cameras=2)
+    a, b = client(built), client(built)
+    assert a.emit("video_frame", frame("one"), callback=True)["ok"]
+    assert a.emit("video_frame", frame("two"), callback=True)["ok"]
+    assert b.emit("video_frame", frame("three"), callback=True)["error"]["code"] == "too_many_cameras"
+    a.disconnect()  # its cameras close, their waiting frames counted as dropped
+    assert built.runtime.streams == {} and built.runtime.slots.waiting() == 0
+    assert b.emit("video_frame", frame("three"), callback=True)["ok"]
+
+
+def test_a_burst_past_the_rate_is_refused_with_one_error_event(tmp_path):
+    built = plate_server(tmp_path, max_fps_per_camera=1.0, rate_burst=4)
+    c = client(built)
+    acks = [c.emit("video_frame", frame("gate", i), callback=True) for i in range(4 + 5)]
+    assert all(a["ok"] for a in acks[:4])
+    assert {a["error"]["code"] for a in acks[4:]} == {"rate_limited"}
+    assert len(errors(c)) == 1  # a flood of refusals is told once a second, not per frame
+
+
+def test_subscriptions_are_checked_and_bounded(tmp_path):
+    built = plate_server(tmp_path, max_subscriptions=5)
+    c = client(built)
+    assert c.emit("subscribe", {"camera_id": "no spaces"}, callback=True)["error"]["code"] == "invalid_camera_id"
+    for i in range(5):
+        assert c.emit("subscribe", {"camera_id": f"cam{i}"}, callback=True) == {"ok": True}
+    assert c.emit("subscribe", {"camera_id": "one-more"}, callback=True)["error"]["code"] == "too_many_subscriptions"
+    assert c.emit("unsubscribe", {"camera_id": "cam0"}, callback=True) == {"ok": True}
+    assert c.emit("subscribe", {"camera_id": "one-more"}, callback=True) == {"ok": True}
+
+
+def test_the_pump_sends_a_result_to_its_sender_and_the_cameras_viewers_once_each(tmp_path):
+    built = plate_server(tmp_path)
+    sender, viewer, stranger = client(built), client(built), client(built)
+    for c in (sender, viewer):  # the sender watches its own camera too: it must not get the result twice
+        c.emit("subscribe", {"camera_id": "gate"}, callback=True)
+    sender.emit("video_frame", frame("gate", 5), callback=True)
+    waiting = built.runtime.slots.take(1, timeout=0)[0]
+    for c in (sender, viewer, stranger):
+        c.get_received()
+    ResultsPump(built.socketio, built.runtime, LoopWaker()).deliver(FrameResult(waiting, (), (64, 48), {"total": 1.0}))
+    got = {name: [m["args"][0] for m in c.get_received()] for name, c in (("sender", sender), ("viewer", viewer))}
+    assert [r["frame_id"] for r in got["sender"]] == [5] and [r["frame_id"] for r in got["viewer"]] == [5]
+    assert got["viewer"][0]["detections"] == [] and got["viewer"][0]["frame_size"] == [64, 48]
+    assert stranger.get_received() == []
+
+
+def test_the_pump_answers_a_detect_request_through_its_reply(tmp_path):
+    built = plate_server(tmp_path)
+    reply = {"event": built.socketio.server.eio.create_event(), "result": None}
+    result = FrameResult(Frame(FramePayload("http", JPEG, 64, 48, None, None, False), None, reply=reply))
+    ResultsPump(built.socketio, built.runtime, LoopWaker()).deliver(result)
+    assert reply["event"].is_set() and reply["result"] is result
