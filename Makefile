@@ -6,13 +6,17 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test setup system-deps bench evaluate train-detector train-reader
+.PHONY: serve test lint setup system-deps bench evaluate train-detector train-reader
 
 serve: $(VENV)/.installed
 	$(PY) server.py
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
+
+# ruff, as pyproject.toml sets it (make test runs it first, so CI does)
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 setup: system-deps $(VENV)/.installed
 

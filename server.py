@@ -21,18 +21,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--config", help="config file (default: $CONFIG or config.yaml)")
     ap.add_argument("--host", help="address to listen on (overrides $HOST and the config)")
     ap.add_argument("--port", type=int, help="port (overrides $PORT and the config)")
-    ap.add_argument("--async-mode", choices=["eventlet", "threading"], help="overrides $ASYNC_MODE and the config")
+    ap.add_argument(
+        "--async-mode", choices=["eventlet", "threading"], help="overrides $ASYNC_MODE and the config"
+    )
     return ap.parse_args(argv)
 
 
-def prepare_process(config: "AppConfig") -> None:
+def prepare_process(config: AppConfig) -> None:
     """Before anything imports torch or EasyOCR: their thread count, and eventlet's monkey patching."""
     # one core for inference, the rest for the event loop
     os.environ.setdefault("OMP_NUM_THREADS", str(config.vision.detector.torch_threads))
     if config.server.async_mode == "eventlet":
         import warnings
 
-        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # the client asked for eventlet
+        # the client asked for eventlet
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
         import eventlet
 
         eventlet.monkey_patch()
@@ -41,19 +44,23 @@ def prepare_process(config: "AppConfig") -> None:
         speed_up_websocket_unmasking()
 
 
-def main(argv: list[str] | None = None, slots: "type[FrameSlots] | None" = None) -> int:
+def main(argv: list[str] | None = None, slots: type[FrameSlots] | None = None) -> int:
     """Run until stopped; `slots` replaces the frame slots' class (the benchmark's naive reference)."""
     args = parse_args(argv)
     from detector.config import ConfigError
     from realtime.config import load_config
 
     try:
-        config = load_config(args.config, overrides={"host": args.host, "port": args.port, "async_mode": args.async_mode})
+        config = load_config(
+            args.config, overrides={"host": args.host, "port": args.port, "async_mode": args.async_mode}
+        )
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     prepare_process(config)
-    logging.basicConfig(level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     log = logging.getLogger("plates")
 
     from detector import ModelLoadError, PersistentDetector
@@ -66,8 +73,13 @@ def main(argv: list[str] | None = None, slots: "type[FrameSlots] | None" = None)
         return 2
     plate_server = create_app(config, slots=slots() if slots else None)
     plate_server.start()
-    log.info("serving on http://%s:%d (%s mode, config %s); models loading", config.server.host, config.server.port,
-             config.server.async_mode, config.path)
+    log.info(
+        "serving on http://%s:%d (%s mode, config %s); models loading",
+        config.server.host,
+        config.server.port,
+        config.server.async_mode,
+        config.path,
+    )
     plate_server.socketio.run(plate_server.app, host=config.server.host, port=config.server.port,
                               log_output=False, allow_unsafe_werkzeug=True)
     return 0

@@ -37,6 +37,7 @@ from realtime.events import EventBook, TrackReport
 from training.gate_data import GATE_DIR, GateFrame, load_frames
 from training.synth import encode_jpeg, plate_video
 
+
 def _recompressed(image: np.ndarray, quality: int = 85) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(encode_jpeg(image, quality), np.uint8), cv2.IMREAD_COLOR)
 

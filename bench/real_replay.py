@@ -1,6 +1,6 @@
 """Real photos streamed as gate cameras through the real server: how well the live path reads them.
 
-    python -m bench.real_replay                         # both sets, six cameras, each photo held 1.5 s at 10 fps
+    python -m bench.real_replay                         # both sets, six cameras, photos held 1.5 s at 10 fps
     python -m bench.real_replay --set gate --limit 60   # a quicker look
 
 Each evaluation photo is one vehicle at a gate: vn-real's evaluation split (training/real_data)
@@ -111,7 +111,9 @@ def run_camera(url: str, index: int, photos: list[Photo], hold: int, gap: int, f
     out.put({"camera": index, "sent": sent, "results": results, "events": events, "stages": stages})
 
 
-def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap: int, window_s: float) -> dict:
+def judge(
+    photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap: int, window_s: float
+) -> dict:
     """The live figures of one set from what each camera sent and received (`window_s`: events.window_s)."""
     period = hold + gap
     right_events = wrong_events = late_right = late_total = 0
@@ -128,7 +130,9 @@ def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap
             window = (starts[k], starts[k + 1] + AFTER_S)
             shown = by_photo.get(k, [])
             seen = [received for _, received, texts in shown if photo.text in texts]
-            announced = any(window[0] <= t <= window[1] and text == photo.text for t, text in stream["events"])
+            announced = any(
+                window[0] <= t <= window[1] and text == photo.text for t, text in stream["events"]
+            )
             continued = bool(seen) and starts[k] - alive.get(photo.text, -math.inf) <= window_s
             if announced or continued:
                 right_events += 1
@@ -142,24 +146,48 @@ def judge(photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap
         wrong_events += sum(text not in texts_there for _, text in stream["events"])
         latencies += [(received - sent[fid]) * 1000 for fid, received, _ in stream["results"]]
         stages += stream["stages"]
-    return {"photos": len(photos), "event": round(right_events / len(photos), 4), "wrong_events": wrong_events,
-            "shown_late": round(late_right / late_total, 4) if late_total else None,
-            "first_right_ms": {"p50": percentile(first_right, 50), "p95": percentile(first_right, 95),
-                               "photos": len(first_right)},
-            "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
-            "stages_ms": {k: round(sum(t[k] for t in stages) / len(stages), 1) for k in stages[0]} if stages else {}}
+    return {
+        "photos": len(photos),
+        "event": round(right_events / len(photos), 4),
+        "wrong_events": wrong_events,
+        "shown_late": round(late_right / late_total, 4) if late_total else None,
+        "first_right_ms": {
+            "p50": percentile(first_right, 50),
+            "p95": percentile(first_right, 95),
+            "photos": len(first_right),
+        },
+        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
+        "stages_ms": {k: round(sum(t[k] for t in stages) / len(stages), 1) for k in stages[0]}
+        if stages
+        else {},
+    }
 
 
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
-    careful = {"enabled": not args.no_careful} | {k: v for k, v in (("cpu_share", args.cpu_share),
-                                                                    ("wide_look_s", args.wide_look_s)) if v is not None}
+    careful = {"enabled": not args.no_careful} | {
+        k: v for k, v in (("cpu_share", args.cpu_share), ("wide_look_s", args.wide_look_s)) if v is not None
+    }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
     server, url = start_server({"careful": careful, "tracking": tracking}, log_path)
     try:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
-        procs = [ctx.Process(target=run_camera, args=(url, i, photos[i::args.cameras], args.hold, args.gap, args.fps,
-                                                      args.client_nice, out)) for i in range(args.cameras)]
+        procs = [
+            ctx.Process(
+                target=run_camera,
+                args=(
+                    url,
+                    i,
+                    photos[i :: args.cameras],
+                    args.hold,
+                    args.gap,
+                    args.fps,
+                    args.client_nice,
+                    out,
+                ),
+            )
+            for i in range(args.cameras)
+        ]
         for p in procs:
             p.start()
         seconds = len(photos) / args.cameras * (args.hold + args.gap) / args.fps
@@ -197,15 +225,28 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--hold", type=int, default=15, help="frames each photo is held")
     parser.add_argument("--gap", type=int, default=3, help="empty frames between photos")
-    parser.add_argument("--limit", type=int, default=0, help="photos per set at most (0: all), spread over the set")
-    parser.add_argument("--no-careful", action="store_true", help="the camera lane alone (careful.enabled: false)")
-    parser.add_argument("--cpu-share", type=float, default=None, help="careful.cpu_share (default: as config.yaml)")
-    parser.add_argument("--wide-look-s", type=float, default=None, help="careful.wide_look_s (default: as config.yaml; 0: none)")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="photos per set at most (0: all), spread over the set"
+    )
+    parser.add_argument(
+        "--no-careful", action="store_true", help="the camera lane alone (careful.enabled: false)"
+    )
+    parser.add_argument(
+        "--cpu-share", type=float, default=None, help="careful.cpu_share (default: as config.yaml)"
+    )
+    parser.add_argument(
+        "--wide-look-s",
+        type=float,
+        default=None,
+        help="careful.wide_look_s (default: as config.yaml; 0: none)",
+    )
     parser.add_argument("--unconfirmed-every", type=int, default=0,
                         help="tracking.unconfirmed_every (0: as config.yaml)")
     parser.add_argument("--client-nice", type=int, default=0,
                         help="CPU niceness of the camera processes (they share this machine with the server)")
-    parser.add_argument("--live-only", action="store_true", help="skip the photo and camera paths (slow, offline)")
+    parser.add_argument(
+        "--live-only", action="store_true", help="skip the photo and camera paths (slow, offline)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -215,12 +256,19 @@ def main() -> None:
         if args.limit and len(photos) > args.limit:
             photos = photos[::len(photos) // args.limit][:args.limit]
         live = stream_set(photos, args, args.out / f"server-replay-{name}.log")
-        report[name] = live | ({"photo_path": None, "camera_path": None} if args.live_only else offline_paths(photos))
+        report[name] = live | (
+            {"photo_path": None, "camera_path": None} if args.live_only else offline_paths(photos)
+        )
     path = args.out / f"real-replay-{args.set}.json"
     path.write_text(json.dumps(report, indent=1))
-    print(f"{args.cameras} cameras x {args.fps:g} fps, each photo held {args.hold} frames, {args.gap} empty between")
-    print(f"{'set':6}{'photos':>7}{'event':>7}{'wrong':>6}{'late':>7}{'1st p50':>9}{'1st p95':>9}{'p95 ms':>8}"
-          f"{'photo path':>11}{'camera path':>12}{'event/photo':>12}")
+    print(
+        f"{args.cameras} cameras x {args.fps:g} fps, each photo held {args.hold} frames, "
+        f"{args.gap} empty between"
+    )
+    print(
+        f"{'set':6}{'photos':>7}{'event':>7}{'wrong':>6}{'late':>7}{'1st p50':>9}{'1st p95':>9}{'p95 ms':>8}"
+        f"{'photo path':>11}{'camera path':>12}{'event/photo':>12}"
+    )
     for name in (k for k in ("real", "gate") if k in report):
         r = report[name]
         ratio = round(r["event"] / r["photo_path"], 3) if r["photo_path"] else None

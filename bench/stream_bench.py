@@ -117,7 +117,7 @@ def free_port() -> int:
 
 
 def start_server(config_overrides: dict, log_path: Path, naive: bool = False) -> tuple[subprocess.Popen, str]:
-    """Our server (server.py), or the naive reference (bench/naive_server.py), on config.yaml with overrides."""
+    """Our server (server.py) or the naive reference (bench/naive_server.py), on config.yaml + overrides."""
     port = free_port()
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
     data["events"]["database"] = str(log_path.with_suffix(".sqlite3"))  # not the repo's own plate log
@@ -163,10 +163,15 @@ def sample_server(url: str, pid: int | None, stop: threading.Event, samples: lis
         samples.append(sample)
 
 
-def stream(url: str, pid: int | None, cameras: int, fps: float, duration: float, base64_frames: bool = False) -> dict:
+def stream(
+    url: str, pid: int | None, cameras: int, fps: float, duration: float, base64_frames: bool = False
+) -> dict:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=run_camera, args=(url, i, fps, duration, base64_frames, out)) for i in range(cameras)]
+    procs = [
+        ctx.Process(target=run_camera, args=(url, i, fps, duration, base64_frames, out))
+        for i in range(cameras)
+    ]
     samples: list[dict] = []
     stop = threading.Event()
     sampler = threading.Thread(target=sample_server, args=(url, pid, stop, samples))
@@ -183,18 +188,23 @@ def stream(url: str, pid: int | None, cameras: int, fps: float, duration: float,
     return summarise(per_camera, samples, before, after, duration)
 
 
-def summarise(per_camera: list[dict], samples: list[dict], before: dict, after: dict, duration: float) -> dict:
+def summarise(
+    per_camera: list[dict], samples: list[dict], before: dict, after: dict, duration: float
+) -> dict:
     latencies = [v for c in per_camera for v in c["latencies"]]
     offered, processed = sum(c["offered"] for c in per_camera), sum(c["processed"] for c in per_camera)
     # warm-up: the first WARM_UP_S after the first processed frame (ONNX Runtime arenas, caches growing)
     first = next((s["t"] for s in samples if (s.get("frames") or 0) > before.get("frames", 0)), 0.0)
     # /health while streaming, from the first processed frame to the last: before that the camera
     # processes are starting (rendering their scenes), which loads the machine, not the server
-    last = min((s["t"] for s in samples if (s.get("frames") or 0) >= after.get("frames", 0)), default=float("inf"))
+    last = min(
+        (s["t"] for s in samples if (s.get("frames") or 0) >= after.get("frames", 0)), default=float("inf")
+    )
     health_ms = [s["health_ms"] for s in samples if s["health_ms"] is not None and first <= s["t"] <= last]
     warm = [s["rss_mb"] for s in samples if s["rss_mb"] is not None and s["t"] >= first + WARM_UP_S] or [None]
     frames_done = after.get("frames", 0) - before.get("frames", 0)
-    # the server's own counters: every frame offered is processed, dropped in its slot, refused or still waiting
+    # the server's own counters: every frame offered is processed, dropped in its slot, refused or still
+    # waiting
     counted = {key: after.get(key, 0) - before.get(key, 0) for key in ("dropped", "refused")}
     counted |= {"processed": frames_done, "waiting": after.get("waiting", 0)}
     ocr_calls = after.get("ocr_calls", 0) - before.get("ocr_calls", 0)
@@ -203,21 +213,43 @@ def summarise(per_camera: list[dict], samples: list[dict], before: dict, after: 
         vals = [c["stages_ms"][key] for c in per_camera if c["stages_ms"]]
         stages[key] = round(statistics.mean(vals), 2) if vals else None
     return {
-        "cameras": len(per_camera), "duration_s": duration,
-        "offered": offered, "processed": processed, "dropped_or_unanswered": offered - processed,
-        "server_counted": counted, "unaccounted": offered - sum(counted.values()),
+        "cameras": len(per_camera),
+        "duration_s": duration,
+        "offered": offered,
+        "processed": processed,
+        "dropped_or_unanswered": offered - processed,
+        "server_counted": counted,
+        "unaccounted": offered - sum(counted.values()),
         "results_lost": frames_done - processed,
         "processed_ratio": round(processed / offered, 4) if offered else None,
         "processed_fps": round(processed / duration, 2),
-        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99)},
+        "latency_ms": {
+            "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95),
+            "p99": percentile(latencies, 99),
+        },
         "accuracy": round(sum(c["correct"] for c in per_camera) / processed, 4) if processed else None,
         "stages_ms": stages,
         "ocr_calls_per_frame": round(ocr_calls / frames_done, 3) if frames_done else None,
-        "health_ms": {"p50": percentile(health_ms, 50), "p99": percentile(health_ms, 99), "max": max(health_ms, default=None)},
-        "rss_mb": {"start": warm[0], "end": warm[-1], "max": max((v for v in warm if v is not None), default=None)},
-        "errors": {code: sum(c["errors"].get(code, 0) for c in per_camera) for code in {k for c in per_camera for k in c["errors"]}},
-        "per_camera": [{k: c[k] for k in ("camera", "offered", "processed", "correct")} |
-                       {"p95_ms": percentile(c["latencies"], 95)} for c in per_camera],
+        "health_ms": {
+            "p50": percentile(health_ms, 50),
+            "p99": percentile(health_ms, 99),
+            "max": max(health_ms, default=None),
+        },
+        "rss_mb": {
+            "start": warm[0],
+            "end": warm[-1],
+            "max": max((v for v in warm if v is not None), default=None),
+        },
+        "errors": {
+            code: sum(c["errors"].get(code, 0) for c in per_camera)
+            for code in {k for c in per_camera for k in c["errors"]}
+        },
+        "per_camera": [
+            {k: c[k] for k in ("camera", "offered", "processed", "correct")}
+            | {"p95_ms": percentile(c["latencies"], 95)}
+            for c in per_camera
+        ],
         "samples": samples,
     }
 
@@ -257,7 +289,9 @@ def chart(report: dict, path: Path) -> None:
     t = [s["t"] for s in run["samples"]]
     a.plot(t, [s["health_ms"] for s in run["samples"]], label="/health ms")
     a.set_ylabel("ms")
-    a.set_title(f"{run['cameras']} cameras x {report['fps']} fps: p95 end-to-end {run['latency_ms']['p95']} ms")
+    a.set_title(
+        f"{run['cameras']} cameras x {report['fps']} fps: p95 end-to-end {run['latency_ms']['p95']} ms"
+    )
     a.legend()
     b.plot(t, [s["rss_mb"] for s in run["samples"]], label="server RSS MB", color="tab:orange")
     b.set_ylabel("MB")
@@ -269,15 +303,21 @@ def chart(report: dict, path: Path) -> None:
 
 def print_rows(title: str, rows: list[tuple[str, dict]]) -> None:
     print(f"\n{title}")
-    print(f"{'server':<8}{'offered':>8}{'done':>7}{'done %':>8}{'fps':>7}{'p50':>9}{'p95':>9}{'p99':>9}"
-          f"{'dropped':>8}{'refused':>8}{'lost':>5}{'acc':>7}{'ocr/f':>7}{'health p99':>11}{'rss start/end':>15}")
+    print(
+        f"{'server':<8}{'offered':>8}{'done':>7}{'done %':>8}{'fps':>7}{'p50':>9}{'p95':>9}{'p99':>9}"
+        f"{'dropped':>8}{'refused':>8}{'lost':>5}{'acc':>7}{'ocr/f':>7}{'health p99':>11}"
+        f"{'rss start/end':>15}"
+    )
     for name, r in rows:
         lat = r["latency_ms"]
-        print(f"{name:<8}{r['offered']:>8}{r['processed']:>7}{r['processed_ratio'] * 100:>7.1f}%{r['processed_fps']:>7}"
-              f"{lat['p50']!s:>9}{lat['p95']!s:>9}{lat['p99']!s:>9}{r['server_counted']['dropped']:>8}"
-              f"{r['server_counted']['refused']:>8}{r['unaccounted'] + r['results_lost']:>5}"
-              f"{r['accuracy']!s:>7}{r['ocr_calls_per_frame']!s:>7}"
-              f"{r['health_ms']['p99']!s:>11}{str(r['rss_mb']['start']) + '/' + str(r['rss_mb']['end']):>15}")
+        print(
+            f"{name:<8}{r['offered']:>8}{r['processed']:>7}{r['processed_ratio'] * 100:>7.1f}%"
+            f"{r['processed_fps']:>7}"
+            f"{lat['p50']!s:>9}{lat['p95']!s:>9}{lat['p99']!s:>9}{r['server_counted']['dropped']:>8}"
+            f"{r['server_counted']['refused']:>8}{r['unaccounted'] + r['results_lost']:>5}"
+            f"{r['accuracy']!s:>7}{r['ocr_calls_per_frame']!s:>7}"
+            f"{r['health_ms']['p99']!s:>11}{str(r['rss_mb']['start']) + '/' + str(r['rss_mb']['end']):>15}"
+        )
 
 
 def print_table(report: dict) -> None:
@@ -290,7 +330,10 @@ def print_table(report: dict) -> None:
         print_rows(f"past capacity: {cap['cameras']} cameras x {report['fps']} fps x {cap['duration_s']} s",
                    [("ours", cap["ours"]), ("naive", cap["naive"])])
     if report.get("raw"):
-        print(f"raw ceiling: {report['raw']['fps']} fps ({report['raw']['ms_per_frame']} ms/frame), accuracy {report['raw']['accuracy']}")
+        print(
+            f"raw ceiling: {report['raw']['fps']} fps ({report['raw']['ms_per_frame']} ms/frame), "
+            f"accuracy {report['raw']['accuracy']}"
+        )
     for line in report.get("ratios", []):
         print(line)
     for line in report.get("verdicts", []):
@@ -303,28 +346,52 @@ def verdicts(report: dict) -> list[str]:
         ("processed >= 90% of offered", ours["processed_ratio"] >= 0.9),
         ("end-to-end p95 <= 100 ms", (ours["latency_ms"]["p95"] or 1e9) <= 100),
         ("/health p99 <= 50 ms", (ours["health_ms"]["p99"] or 1e9) <= 50),
-        ("RSS within +/-50 MB after warm-up", abs((ours["rss_mb"]["end"] or 0) - (ours["rss_mb"]["start"] or 0)) <= 50),
+        (
+            "RSS within +/-50 MB after warm-up",
+            abs((ours["rss_mb"]["end"] or 0) - (ours["rss_mb"]["start"] or 0)) <= 50,
+        ),
         ("exact-plate accuracy >= 0.95", (ours["accuracy"] or 0) >= 0.95),
     ]
     if report.get("naive"):
-        checks.append(("accuracy >= the naive server's", (ours["accuracy"] or 0) >= (report["naive"]["accuracy"] or 0)))
+        checks.append(
+            ("accuracy >= the naive server's", (ours["accuracy"] or 0) >= (report["naive"]["accuracy"] or 0))
+        )
     if report.get("capacity"):
         cap = report["capacity"]
         # only a comparison of capacities if ours drops frames too; else the load caps the ratio
-        kept_up = "" if cap["ours"]["processed_ratio"] < 0.95 else ", but ours kept up: raise --capacity-cameras"
-        checks.append((f"2x the naive server's processed fps, both past capacity ({cap['cameras']} cameras{kept_up})",
-                       cap["ours"]["processed_fps"] >= 2 * cap["naive"]["processed_fps"]))
+        kept_up = (
+            "" if cap["ours"]["processed_ratio"] < 0.95 else ", but ours kept up: raise --capacity-cameras"
+        )
+        checks.append(
+            (
+                f"2x the naive server's processed fps, both past capacity "
+                f"({cap['cameras']} cameras{kept_up})",
+                cap["ours"]["processed_fps"] >= 2 * cap["naive"]["processed_fps"],
+            )
+        )
         checks.append(("accuracy >= the naive server's past capacity",
                        (cap["ours"]["accuracy"] or 0) >= (cap["naive"]["accuracy"] or 0)))
         checks.append((f"past capacity ({cap['cameras']} cameras): p95 < 300 ms",
                        (cap["ours"]["latency_ms"]["p95"] or 1e9) < 300))
-        checks.append((f"past capacity ({cap['cameras']} cameras): the server's drop counters explain every frame "
-                       "not processed", cap["ours"]["unaccounted"] == 0 and cap["ours"]["results_lost"] == 0))
+        checks.append(
+            (
+                f"past capacity ({cap['cameras']} cameras): the server's drop counters explain every frame "
+                "not processed",
+                cap["ours"]["unaccounted"] == 0 and cap["ours"]["results_lost"] == 0,
+            )
+        )
     return [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in checks]
 
 
-def run_server(overrides: dict, log_path: Path, cameras: int, fps: float, duration: float, base64_frames: bool,
-               naive: bool = False) -> dict:
+def run_server(
+    overrides: dict,
+    log_path: Path,
+    cameras: int,
+    fps: float,
+    duration: float,
+    base64_frames: bool,
+    naive: bool = False,
+) -> dict:
     """Start a server (or the naive reference) with these config overrides, stream to it, stop it."""
     proc, url = start_server(overrides, log_path, naive)
     try:
@@ -342,12 +409,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60)
     ap.add_argument("--no-reference", action="store_true",
                     help="skip the raw ceiling, the naive server and the past-capacity comparison")
-    ap.add_argument("--capacity-cameras", type=int,
-                    help=f"cameras for the past-capacity comparison (default {CAPACITY_CAMERAS}, or 2x --cameras if more)")
+    ap.add_argument(
+        "--capacity-cameras",
+        type=int,
+        help=f"cameras for the past-capacity comparison (default {CAPACITY_CAMERAS}, or 2x --cameras)",
+    )
     ap.add_argument("--capacity-duration", type=float, default=30)
-    ap.add_argument("--base64", action="store_true",
-                    help="send frames as base64 text (as scripts may) instead of binary attachments (as the dashboard does)")
-    ap.add_argument("--short", action="store_true", help="CI mode: 2 cameras, 4 s, no references, no verdicts")
+    ap.add_argument(
+        "--base64",
+        action="store_true",
+        help="send frames as base64 text (as scripts may), not binary attachments (as the dashboard does)",
+    )
+    ap.add_argument(
+        "--short", action="store_true", help="CI mode: 2 cameras, 4 s, no references, no verdicts"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = ap.parse_args(argv)
     if args.short:
@@ -373,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         report["raw"] = raw_ceiling(args.cameras, min(20.0, args.duration))
         cap = {"cameras": capacity_cameras, "duration_s": args.capacity_duration}
         for name, naive in (("ours", False), ("naive", True)):
-            cap[name] = measure(naive, capacity_cameras, args.capacity_duration, f"server-{name}-capacity-{stamp}.log")
+            cap[name] = measure(
+                naive, capacity_cameras, args.capacity_duration, f"server-{name}-capacity-{stamp}.log"
+            )
         report["capacity"] = cap
         report["ratios"] = [
             f"ours / naive processed fps at {args.cameras} cameras: "
@@ -381,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(capped by the load when ours processes every frame offered)",
             f"ours / naive processed fps past capacity ({capacity_cameras} cameras): "
             f"{cap['ours']['processed_fps'] / max(0.01, cap['naive']['processed_fps']):.2f}x",
-            f"ours / raw ceiling fps: {report['ours']['processed_fps'] / max(0.01, report['raw']['fps']):.2f}x",
+            "ours / raw ceiling fps: "
+            f"{report['ours']['processed_fps'] / max(0.01, report['raw']['fps']):.2f}x",
         ]
     if not args.short:
         report["verdicts"] = verdicts(report)

@@ -10,7 +10,15 @@ from detector.config import ConfigError, VisionConfig
 from detector.errors import ModelLoadError
 from detector.results import PlateBox, PlateRead, PlateText
 
-__all__ = ["ConfigError", "ModelLoadError", "PersistentDetector", "PlateBox", "PlateRead", "PlateText", "VisionConfig"]
+__all__ = [
+    "ConfigError",
+    "ModelLoadError",
+    "PersistentDetector",
+    "PlateBox",
+    "PlateRead",
+    "PlateText",
+    "VisionConfig",
+]
 
 
 def __getattr__(name: str):

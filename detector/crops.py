@@ -8,7 +8,7 @@ rotated in their boxes, and the reader reads rows left to right: each crop is tu
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -30,10 +30,20 @@ def level_angle(crop: np.ndarray) -> float:
     of the profile's differences wins; 0 where nothing is steeper than level.
     """
     grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    edges = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
+    edges = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
+        cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    )
     h, w = edges.shape
-    scores = [float(np.var(np.diff(cv2.warpAffine(edges, cv2.getRotationMatrix2D((w / 2, h / 2), a, 1), (w, h)).sum(axis=1))))
-              for a in ANGLES]
+    scores = [
+        float(
+            np.var(
+                np.diff(
+                    cv2.warpAffine(edges, cv2.getRotationMatrix2D((w / 2, h / 2), a, 1), (w, h)).sum(axis=1)
+                )
+            )
+        )
+        for a in ANGLES
+    ]
     return float(ANGLES[int(np.argmax(scores))]) if max(scores) > scores[len(ANGLES) // 2] else 0.0
 
 
@@ -45,10 +55,14 @@ def straighten(crop: np.ndarray) -> np.ndarray:
     if angle == 0.0:
         return crop
     h, w = crop.shape[:2]
-    return cv2.warpAffine(crop, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1), (w, h), borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        crop, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1), (w, h), borderMode=cv2.BORDER_REPLICATE
+    )
 
 
-def plate_crops(image: np.ndarray, box: Sequence[int], count: int = 1, level: bool = True) -> list[np.ndarray]:
+def plate_crops(
+    image: np.ndarray, box: Sequence[int], count: int = 1, level: bool = True
+) -> list[np.ndarray]:
     """The first `count` (1..MAX_CROPS) crops of box (x1, y1, x2, y2) in image, each straightened
     (`level`); empty where the box is off it."""
     x1, y1, x2, y2 = box
@@ -57,8 +71,11 @@ def plate_crops(image: np.ndarray, box: Sequence[int], count: int = 1, level: bo
     crops = []
     for margin in CROPS[:count]:
         if margin is None:  # enlarge the crop as cut (the image's edges may have clipped it)
-            crops.append(cv2.resize(as_found, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC) if as_found.size
-                         else as_found)
+            crops.append(
+                cv2.resize(as_found, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+                if as_found.size
+                else as_found
+            )
         else:
             dx, dy = int((x2 - x1) * margin[0]), int((y2 - y1) * margin[1])
             crops.append(image[max(0, y1 - dy):min(height, y2 + dy), max(0, x1 - dx):min(width, x2 + dx)])

@@ -27,7 +27,9 @@ class Pipeline:
         section = f"profiles.{name}"
         self.name, self.profile = name, profile
         self.detector = PlateDetector(detector, profile, section)
-        self.reader = PlateReader(reader, profile, gpu=self.detector.device.startswith("cuda"), section=section)
+        self.reader = PlateReader(
+            reader, profile, gpu=self.detector.device.startswith("cuda"), section=section
+        )
 
     def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]:
         """Plate boxes in each image (one YOLO call for the whole batch)."""
@@ -47,7 +49,7 @@ class Pipeline:
 
 
 class PersistentDetector:
-    _instance: "PersistentDetector | None" = None
+    _instance: PersistentDetector | None = None
     _lock = threading.Lock()
 
     def __new__(cls, config: VisionConfig | None = None):
@@ -58,7 +60,9 @@ class PersistentDetector:
                 instance._load(config)
                 cls._instance = instance
             elif cls._instance.config != config:
-                raise ValueError("PersistentDetector is already loaded with another configuration in this process")
+                raise ValueError(
+                    "PersistentDetector is already loaded with another configuration in this process"
+                )
             return cls._instance
 
     def _load(self, config: VisionConfig) -> None:
@@ -67,8 +71,12 @@ class PersistentDetector:
         torch.set_num_threads(config.detector.torch_threads)
         self.config = config
         started = perf_counter()
-        self.pipelines = {name: Pipeline(name, profile, config.detector, config.reader) for name, profile in config.profiles}
-        self.camera, self.photo, self.careful = (self.pipelines[name] for name in ("camera", "photo", "careful"))
+        self.pipelines = {
+            name: Pipeline(name, profile, config.detector, config.reader) for name, profile in config.profiles
+        }
+        self.camera, self.photo, self.careful = (
+            self.pipelines[name] for name in ("camera", "photo", "careful")
+        )
         self.load_seconds = perf_counter() - started
 
     @staticmethod
@@ -80,6 +88,13 @@ class PersistentDetector:
 
     @property
     def models(self) -> dict[str, dict[str, str]]:
-        return {p.name: {"detector": str(p.detector.path), "imgsz": p.profile.imgsz, "reader": p.profile.network,
-                         "crops": p.profile.crops, "device": p.detector.device}
-                for p in self.pipelines.values()}
+        return {
+            p.name: {
+                "detector": str(p.detector.path),
+                "imgsz": p.profile.imgsz,
+                "reader": p.profile.network,
+                "crops": p.profile.crops,
+                "device": p.detector.device,
+            }
+            for p in self.pipelines.values()
+        }

@@ -25,7 +25,7 @@ def pick_device(device: str) -> str:
 
 
 def weights_path(profile: Profile, section: str = "profiles.camera") -> Path:
-    """A profile's detector weights, checked to exist (ModelLoadError naming the file and the setting otherwise)."""
+    """A profile's detector weights, checked to exist (else ModelLoadError naming file and setting)."""
     path = resolve(profile.weights)
     if not path.is_file():
         raise ModelLoadError(
@@ -70,7 +70,9 @@ class PlateDetector:
 
         backend = getattr(model.predictor.model, "backend", None)
         if not isinstance(getattr(backend, "session", None), onnxruntime.InferenceSession):
-            logging.getLogger(__name__).warning("detector.onnx_threads not applied: unknown Ultralytics ONNX backend")
+            logging.getLogger(__name__).warning(
+                "detector.onnx_threads not applied: unknown Ultralytics ONNX backend"
+            )
             return
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
@@ -81,12 +83,21 @@ class PlateDetector:
         """Plate boxes in each image."""
         if not images:
             return []
-        results = self.model.predict(images, imgsz=self.imgsz, conf=self.config.confidence, iou=self.config.iou,
-                                max_det=self.config.max_plates, device=self.device, verbose=False)
+        results = self.model.predict(
+            images,
+            imgsz=self.imgsz,
+            conf=self.config.confidence,
+            iou=self.config.iou,
+            max_det=self.config.max_plates,
+            device=self.device,
+            verbose=False,
+        )
         out = []
         for result in results:
             boxes = result.boxes
             xyxy = boxes.xyxy.cpu().numpy().round().astype(int).tolist()
             conf = boxes.conf.cpu().numpy().tolist()
-            out.append([PlateBox(*b, confidence=float(c)) for b, c in zip(xyxy, conf) if b[2] > b[0] and b[3] > b[1]])
+            out.append(
+                [PlateBox(*b, confidence=float(c)) for b, c in zip(xyxy, conf) if b[2] > b[0] and b[3] > b[1]]
+            )
         return out

@@ -109,7 +109,8 @@ def _series_ok(series: str, kind: str) -> bool:
 @dataclass(frozen=True)
 class _Layout:
     series: str  # slot pattern of the series after the province code, e.g. "L", "LD", "LLD"
-    tail: int  # number of trailing digits: 5 (123.45) or 4 (1234); on old plates, the number before the series
+    # number of trailing digits: 5 (123.45) or 4 (1234); on old plates, the number before the series
+    tail: int
     kind: str
     old: bool = False  # an old motorbike plate: province on the top row, then number and series (60 737-HR)
 
@@ -167,7 +168,11 @@ def normalise_rows(rows: list[str]) -> FormattedPlate:
         for text, fixes in _fit(joined, layout.pattern):
             plate = _render(text, layout, fixes)
             # an invalid fit costs three fixes (prefer a real plate), a motorbike read as one row four
-            cost = fixes + (0 if plate.valid else 3) + (4 if len(cleaned) == 1 and layout.kind == "motorbike" else 0)
+            cost = (
+                fixes
+                + (0 if plate.valid else 3)
+                + (4 if len(cleaned) == 1 and layout.kind == "motorbike" else 0)
+            )
             if best is None or (cost, order) < best[:2]:
                 best = (cost, order, plate)
     return best[2] if best else FormattedPlate(joined, False, "unknown")

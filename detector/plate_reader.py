@@ -1,7 +1,7 @@
 """EasyOCR plate reader: the recogniser only (no text detector), one call per plate crop.
 
-The crop is split into rows (detector.rows) and each row is fed to EasyOCR's
-recogniser (`get_text`, as `Reader.recognize` does) as a horizontal box; the rows are joined and normalised to the
+The crop is split into rows (detector.rows) and each row is fed to EasyOCR's recogniser
+(`get_text`, as `Reader.recognize` does) as a horizontal box; the rows are joined and normalised to the
 canonical Vietnamese form (detector.plate_format). A box is read from as many crops as its
 profile says (config.yaml `profiles:`), and, where the profile wants it, a crop whose shape
 could hold one row or two is read the other way too when its first read fits no plate format.
@@ -9,10 +9,10 @@ could hold one row or two is read the other way too when its first read fits no 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import easyocr.easyocr
@@ -58,7 +58,9 @@ def weights_path(config: ReaderConfig, network: str, section: str = "profiles.ca
             "rebuild the default with: python -m training.train_reader")
     definition = resolve(config.network_dir) / f"{network}.yaml"
     if network not in EASYOCR_OWN and not definition.is_file():
-        raise ModelLoadError(f"reader network definition not found: {definition} (EasyOCR needs it beside {network}.py)")
+        raise ModelLoadError(
+            f"reader network definition not found: {definition} (EasyOCR needs it beside {network}.py)"
+        )
     return weights
 
 
@@ -71,7 +73,9 @@ def most_convincing(reads: list[PlateText]) -> PlateText:
 class PlateReader:
     """Reads the text of plate crops with one profile's EasyOCR recogniser, loaded from local files only."""
 
-    def __init__(self, config: ReaderConfig, profile: Profile, gpu: bool = False, section: str = "profiles.camera"):
+    def __init__(
+        self, config: ReaderConfig, profile: Profile, gpu: bool = False, section: str = "profiles.camera"
+    ):
         self.config = config
         self.profile = profile
         weights = weights_path(config, profile.network, section)
@@ -90,7 +94,9 @@ class PlateReader:
         except ModelLoadError:
             raise
         except Exception as exc:
-            raise ModelLoadError(f"reader weights could not be loaded: {weights} ({type(exc).__name__}: {exc})") from exc
+            raise ModelLoadError(
+                f"reader weights could not be loaded: {weights} ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def read_box(self, image: np.ndarray, box: Sequence[int]) -> PlateText:
         """The text of the plate in box (x1, y1, x2, y2) of image: the most convincing read of the profile's
@@ -100,7 +106,11 @@ class PlateReader:
         reads: list[PlateText] = []
         for crop in plate_crops(image, box, self.profile.crops, self.config.level):
             reads.append(self.read(crop, both_splits=self.profile.both_splits))
-            if reads[-1].valid and self.profile.stop_at is not None and reads[-1].confidence >= self.profile.stop_at:
+            if (
+                reads[-1].valid
+                and self.profile.stop_at is not None
+                and reads[-1].confidence >= self.profile.stop_at
+            ):
                 break
         return most_convincing(reads)
 
@@ -121,9 +131,20 @@ class PlateReader:
         """The plate text of a grey crop read as these (y_start, y_end) rows."""
         results = []
         for y0, y1 in rows:  # one row at a time, as Reader.recognize does on a CPU
-            images, max_width = get_image_list([[0, grey.shape[1], y0, y1]], [], grey, model_height=self._img_h)
-            results += get_text(self.reader.character, self._img_h, int(max_width), self.reader.recognizer,
-                                self.reader.converter, images, self._ignored, workers=0, device=self.reader.device)
+            images, max_width = get_image_list(
+                [[0, grey.shape[1], y0, y1]], [], grey, model_height=self._img_h
+            )
+            results += get_text(
+                self.reader.character,
+                self._img_h,
+                int(max_width),
+                self.reader.recognizer,
+                self.reader.converter,
+                images,
+                self._ignored,
+                workers=0,
+                device=self.reader.device,
+            )
         texts = [str(r[1]) for r in results]
         confidence = float(min((r[2] for r in results), default=0.0))
         plate = normalise_rows(texts)

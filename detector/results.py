@@ -47,7 +47,9 @@ class PlateRead:
     confirmed: bool = False  # the track's voted text is settled
 
     @classmethod
-    def of(cls, box: PlateBox, read: PlateText, track_id: int | None = None, confirmed: bool = False) -> "PlateRead":
+    def of(
+        cls, box: PlateBox, read: PlateText, track_id: int | None = None, confirmed: bool = False
+    ) -> PlateRead:
         return cls(box.bbox, round(box.confidence, 4), read.text, read.raw_text, round(read.confidence, 4),
                    round(box.confidence * read.confidence, 4), read.valid, read.rows, track_id, confirmed)
 

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -41,7 +41,6 @@ from detector.appearance import Look, look, similarity
 from detector.boxes import iou
 from detector.plate_format import alnum, edit_distance
 from detector.results import PlateBox, PlateText
-
 
 MIN_DT_S = 0.05  # frames closer than this in time count as this far apart when estimating motion
 CROP_QUALITY = 85  # JPEG quality of a track's best crop (the plate event's picture)
@@ -53,11 +52,14 @@ class TrackingConfig:
     expire_s: float = 2.0  # a track unseen for this long is closed
     confirm_reads: int = 3  # agreeing valid reads that confirm a track
     reread_every: int = 10  # a confirmed track is read again every this many frames
-    unconfirmed_every: int = 2  # an unconfirmed track is read every this many frames (the careful lane reads it too)
+    # an unconfirmed track is read every this many frames (the careful lane reads it too)
+    unconfirmed_every: int = 2
     max_reads: int = 30  # reads kept per track (the vote's memory)
-    new_look: float = 0.55  # a box that looks less like its track's last read than this twice in a row is another vehicle
+    # a box that looks less like its track's last read than this twice in a row is another vehicle
+    new_look: float = 0.55
     same_look: float = 0.8  # one that looks less like it than this is read again at once
-    new_text_distance: int = 3  # a valid read this many characters from the track's valid text is another vehicle
+    # a valid read this many characters from the track's valid text is another vehicle
+    new_text_distance: int = 3
     camera_idle_s: float = 60.0  # a camera silent for this long loses its tracks (a client that left)
 
     def validate(self) -> None:
@@ -67,12 +69,16 @@ class TrackingConfig:
             raise ConfigError("tracking.iou must be in (0, 1], tracking.expire_s and camera_idle_s positive")
         if min(self.confirm_reads, self.reread_every, self.unconfirmed_every, self.max_reads) < 1 \
                 or self.max_reads < self.confirm_reads:
-            raise ConfigError("tracking.confirm_reads, reread_every, unconfirmed_every and max_reads must be >= 1, "
-                              "max_reads >= confirm_reads")
+            raise ConfigError(
+                "tracking.confirm_reads, reread_every, unconfirmed_every and max_reads must be >= 1, "
+                "max_reads >= confirm_reads"
+            )
         if not -1 <= self.new_look <= self.same_look <= 1:
             raise ConfigError("tracking.new_look and same_look must be in [-1, 1], new_look <= same_look")
         if self.new_text_distance < 2:
-            raise ConfigError("tracking.new_text_distance must be >= 2 (one character is a misread, not a new vehicle)")
+            raise ConfigError(
+                "tracking.new_text_distance must be >= 2 (one character is a misread, not a new vehicle)"
+            )
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ def text_distance(a: str, b: str) -> int:
 
 
 def _similar(a: str, b: str) -> bool:
-    """Same plate up to one character read wrongly, missing or extra (text_distance <= 1, the vote's fast path)."""
+    """Same plate up to one character wrong, missing or extra (text_distance <= 1, the vote's fast path)."""
     a, b = alnum(a), alnum(b)
     if a == b:
         return True
@@ -163,7 +169,8 @@ class Sighting:
     track: Track
     shown: PlateText  # what to show for the box: the track's voted text
     read: PlateText | None  # the read made of this box, when the track needed one
-    news: bool = False  # a confirmed vehicle read again, here or carefully (its plate event is due or up for an update)
+    # a confirmed vehicle read again, here or carefully (its plate event is due or up for an update)
+    news: bool = False
 
 
 def crop_jpeg(image: np.ndarray, box: PlateBox) -> bytes | None:
@@ -202,7 +209,10 @@ class CameraTracker:
             sightings.append(self._sighting(box, track, text))
         seen = {s.track.id for s in sightings}
         for track in [t for t in self.tracks.values() if t.held and t.id not in seen]:
-            if track.look is not None and similarity(track.look, look(image, track.box.bbox)) >= self.config.same_look:
+            if (
+                track.look is not None
+                and similarity(track.look, look(image, track.box.bbox)) >= self.config.same_look
+            ):
                 track.last_seen = now
                 sightings.append(self._sighting(track.box, track, None))
         return sightings
@@ -213,8 +223,8 @@ class CameraTracker:
         return Sighting(box, track, self.voted(track), text, news)
 
     def add_careful_read(self, track_id: int, read: PlateText, crop: bytes | None = None) -> None:
-        """A photo-grade read of one of the track's boxes: a valid one decides the track's text and confirms it,
-        and its crop becomes the track's picture (a closed track's read is dropped)."""
+        """A photo-grade read of one of the track's boxes: a valid one decides the track's text and confirms
+        it, and its crop becomes the track's picture (a closed track's read is dropped)."""
         track = self.tracks.get(track_id)
         if track is None:
             return
@@ -222,12 +232,19 @@ class CameraTracker:
         if read.valid:
             track.careful = read
             track.reads.append(Read(read.text, read.confidence, read.valid))
-            track.text, track.valid, track.confidence, track.confirmed = read.text, True, read.confidence, True
+            track.text, track.valid, track.confidence, track.confirmed = (
+                read.text,
+                True,
+                read.confidence,
+                True,
+            )
             if crop:
                 track.crop, track.crop_confidence = crop, read.confidence
             track.careful_news = True
 
-    def add_found(self, box: PlateBox, read: PlateText, box_look: Look, crop: bytes | None, now: float) -> None:
+    def add_found(
+        self, box: PlateBox, read: PlateText, box_look: Look, crop: bytes | None, now: float
+    ) -> None:
         """A valid plate found where the camera lane saw none, read carefully: the careful read of the track
         already there, or a held track of its own."""
         there = [t for t in self.tracks.values() if iou(t.box.bbox, box.bbox) >= self.config.iou]
@@ -239,7 +256,7 @@ class CameraTracker:
         self.add_careful_read(track.id, read, crop)
 
     def _match(self, boxes: list[PlateBox], looks: list[Look], now: float) -> list[tuple[Track, float]]:
-        """The track of each box (greedy by IoU) and how alike its look is to the track's last read (1: new)."""
+        """The track of each box (greedy by IoU) and how alike it looks to the track's last read (1: new)."""
         self.tracks = {i: t for i, t in self.tracks.items() if now - t.last_seen <= self.config.expire_s}
         # the last box counts too: a prediction from a jittery velocity must not lose a parked car
         pairs = sorted(((max(iou(t.predicted(now), b.bbox), iou(t.box.bbox, b.bbox)), tid, k)
@@ -276,8 +293,8 @@ class CameraTracker:
         return track
 
     def _another_vehicle(self, track: Track, read: PlateText, look_changed: bool) -> bool:
-        """A valid read far from the track's valid text: on a track the camera lane settled, or one whose look
-        changed (a careful read's text is surer than a camera-lane read far from it: only a new look splits it)."""
+        """A valid read far from the track's valid text: on a track the camera lane settled, or one whose
+        look changed (a careful read is surer than a far camera-lane read: only a new look splits it)."""
         settled = track.confirmed and track.careful is None
         if not (track.reads and track.valid and read.valid) or not (settled or look_changed):
             return False

@@ -7,8 +7,8 @@ the worker hands back.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -49,7 +49,7 @@ class PlateServer:
 def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector] | None = None,
                slots: FrameSlots | None = None) -> PlateServer:
     """Build the Flask app, its SocketIO server and the runtime; start() begins loading the models.
-    `load_detector` and `slots` replace the shipped models and the newest-frame slots (bench/naive_server.py)."""
+    `load_detector` and `slots` replace the shipped models and the newest-frame slots (tests, the bench)."""
     server = config.server
     app = Flask(__name__, static_folder=None)
     # the transport refuses payloads far over the frame limit; base64 adds a third
@@ -62,7 +62,9 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     slots, waker = slots or FrameSlots(), LoopWaker()
     load = load_detector or (lambda: PersistentDetector(config.vision))
     careful = config.careful if config.careful.enabled else None
-    worker = InferenceWorker(load, slots, waker, server.max_batch, config.tracking, careful, server.annotate_quality)
+    worker = InferenceWorker(
+        load, slots, waker, server.max_batch, config.tracking, careful, server.annotate_quality
+    )
     runtime = Runtime(config, slots, worker, Stats(),
                       EventBook(config.events.window_s), PlateLog(resolve(config.events.database)))
     register_socket_handlers(socketio, runtime)

@@ -44,7 +44,8 @@ MARGIN = 0.5  # the region copied around a box, as a share of its width and heig
 STALE_S = 3.0  # a job not taken this long after it was offered is dropped: its vehicle has likely gone
 MAX_JOBS = 64  # pending jobs at most (one per track, one wide look per camera): the oldest go first
 NOTHING = PlateText("", "", 0.0, False, 1, passes=0)
-NICE = 10  # below the camera lane and the event loop, yet not starved when they fill the CPU (bench/real_replay.py)
+# below the camera lane and the event loop, yet not starved when they fill the CPU (bench/real_replay.py)
+NICE = 10
 WIDE_PLATES = 2  # plates a wide look reads at most (the most confident)
 THUMB = (64, 48)  # the picture a camera's frames are compared by, to tell that something came or left
 CHANGED = (16, 0.005)  # a picture changed where this share of its thumbnail moved by this many grey levels
@@ -64,13 +65,16 @@ class CarefulConfig:
     enabled: bool = True  # false: the camera lane alone reads the live frames
     cpu_share: float = 0.6  # of one core's time, at most, the lane spends on its jobs (it rests between them)
     per_track: int = 2  # careful reads one vehicle gets at most
-    wide_look_s: float = 0.5  # a camera whose frames show no plate is looked at wide at most this often; 0: never
+    # a camera whose frames show no plate is looked at wide at most this often; 0: never
+    wide_look_s: float = 0.5
 
     def validate(self) -> None:
         from detector.config import ConfigError
 
         if not 0 < self.cpu_share <= 1 or self.per_track < 1 or self.wide_look_s < 0:
-            raise ConfigError("careful.cpu_share must be in (0, 1], careful.per_track >= 1, careful.wide_look_s >= 0")
+            raise ConfigError(
+                "careful.cpu_share must be in (0, 1], careful.per_track >= 1, careful.wide_look_s >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,8 @@ class CarefulLane:
         self._jobs: dict[tuple[str, int | None], CarefulJob] = {}
         self._busy: tuple[str, int | None] | None = None  # the job being done
         self._reads: list[CarefulRead] = []  # done, not yet taken: their tracks want no more offers
-        self._looked: dict[str, tuple[float, np.ndarray]] = {}  # camera -> when and what its last wide look saw
+        # camera -> when and what its last wide look saw
+        self._looked: dict[str, tuple[float, np.ndarray]] = {}
         self._empty: dict[str, np.ndarray] = {}  # camera -> the last picture a wide look found no plate in
         self._pause = threading.Event()  # never set: a real sleep, also under eventlet
         self.done = 0  # careful reads made (for /health)
@@ -155,7 +160,7 @@ class CarefulLane:
         self._thread.start()
 
     def offer(self, camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox) -> None:
-        """A box of a track that wants a careful read; its region is copied only if it beats the track's last offer."""
+        """A box of a track that wants a careful read; its region is copied if it beats the last offer."""
         key = (camera_id, track.id)
         with self._ready:
             old = self._jobs.get(key)
@@ -165,20 +170,26 @@ class CarefulLane:
             self._add(key, job(camera_id, track, rank, image, box))
 
     def look_wide(self, camera_id: str, image: np.ndarray, at: float) -> None:
-        """A frame of a camera whose camera lane sees no plate: looked at wide if it is due and the picture changed
-        since its last look, and is not the empty gate (what the last look that found nothing saw)."""
+        """A frame of a camera whose camera lane sees no plate: looked at wide if it is due, the picture
+        changed since its last look, and it is not the empty gate: the picture of its last fruitless look."""
         if not self.config.wide_look_s:
             return
         key, now = (camera_id, None), monotonic()
         with self._ready:
             last = self._looked.get(camera_id)
-            if key in self._jobs or key == self._busy or last is not None and now - last[0] < self.config.wide_look_s:
+            if (
+                key in self._jobs
+                or key == self._busy
+                or last is not None
+                and now - last[0] < self.config.wide_look_s
+            ):
                 return
             small, empty = thumbnail(image), self._empty.get(camera_id)
             if last is not None and not changed(small, last[1]):
                 return
             if empty is not None and not changed(small, empty):
-                # the gate is empty again: the next vehicle is a change from it, however like the last one it looks
+                # the gate is empty again: the next vehicle is a change from it, however like the last one it
+                # looks
                 self._looked[camera_id] = (last[0] if last else now, empty)
                 return
             self._looked.pop(camera_id, None)

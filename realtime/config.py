@@ -7,9 +7,10 @@ override the environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from detector.config import (
     DEFAULT_CONFIG,
@@ -49,11 +50,20 @@ class ServerConfig:
         if not 0 < self.port < 65536:
             raise ConfigError(f"server.port: expected 1..65535, got {self.port}")
         if self.async_mode not in ASYNC_MODES:
-            raise ConfigError(f"server.async_mode: expected one of {', '.join(ASYNC_MODES)}, got {self.async_mode!r}")
+            raise ConfigError(
+                f"server.async_mode: expected one of {', '.join(ASYNC_MODES)}, got {self.async_mode!r}"
+            )
         if "*" in self.cors_allowed_origins and len(self.cors_allowed_origins) > 1:
             raise ConfigError("server.cors_allowed_origins: '*' cannot be combined with other origins")
-        for name in ("max_frame_bytes", "max_image_pixels", "max_cameras", "max_clients", "max_batch", "rate_burst",
-                     "max_subscriptions"):
+        for name in (
+            "max_frame_bytes",
+            "max_image_pixels",
+            "max_cameras",
+            "max_clients",
+            "max_batch",
+            "rate_burst",
+            "max_subscriptions",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}: expected a positive number, got {getattr(self, name)}")
         if self.max_fps_per_camera <= 0 or self.http_detect_timeout_s <= 0:
@@ -61,7 +71,9 @@ class ServerConfig:
         if not 1 <= self.annotate_quality <= 100:
             raise ConfigError(f"server.annotate_quality: expected 1..100, got {self.annotate_quality}")
         if self.log_level.upper() not in LOG_LEVELS:
-            raise ConfigError(f"server.log_level: expected one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+            raise ConfigError(
+                f"server.log_level: expected one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     path = Path(path or env.get("CONFIG") or DEFAULT_CONFIG)
     data = load_yaml(path)
-    unknown = sorted(set(data) - {"server", "detector", "reader", "profiles", "tracking", "events", "careful"})
+    unknown = sorted(
+        set(data) - {"server", "detector", "reader", "profiles", "tracking", "events", "careful"}
+    )
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
     server_data = dict(data.get("server") or {})

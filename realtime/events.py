@@ -27,7 +27,7 @@ class TrackReport:
     crop: bytes | None  # JPEG of the track's most confident read
 
     @classmethod
-    def of(cls, camera_id: str, track: Track) -> "TrackReport":
+    def of(cls, camera_id: str, track: Track) -> TrackReport:
         return cls(camera_id, track.id, track.text, track.confidence, track.first_seen, track.last_seen,
                    len(track.reads), track.crop)
 
@@ -39,9 +39,16 @@ class PlateEvent(TrackReport):
     id: str
 
     def to_dict(self) -> dict:
-        data = {"id": self.id, "camera_id": self.camera_id, "track_id": self.track_id, "text": self.text,
-                "confidence": round(self.confidence, 4), "first_seen": self.first_seen, "last_seen": self.last_seen,
-                "reads": self.reads}
+        data = {
+            "id": self.id,
+            "camera_id": self.camera_id,
+            "track_id": self.track_id,
+            "text": self.text,
+            "confidence": round(self.confidence, 4),
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "reads": self.reads,
+        }
         if self.crop:
             data["crop"] = "data:image/jpeg;base64," + base64.b64encode(self.crop).decode()
         return data
@@ -65,11 +72,16 @@ class EventBook:
             if event is None:
                 event = PlateEvent(**{**report.__dict__, "reads": 0, "crop": None}, id=uuid.uuid4().hex)
         same_track = event.track_id == report.track_id
-        event = replace(event, track_id=report.track_id, text=report.text, last_seen=report.last_seen,
-                        confidence=report.confidence if announce else max(event.confidence, report.confidence),
-                        # a track reports its running count; a track that continues an event adds to it
-                        reads=max(event.reads, report.reads) if same_track else event.reads + report.reads,
-                        crop=report.crop or event.crop)
+        event = replace(
+            event,
+            track_id=report.track_id,
+            text=report.text,
+            last_seen=report.last_seen,
+            confidence=report.confidence if announce else max(event.confidence, report.confidence),
+            # a track reports its running count; a track that continues an event adds to it
+            reads=max(event.reads, report.reads) if same_track else event.reads + report.reads,
+            crop=report.crop or event.crop,
+        )
         self._by_track[track_key] = event
         self._by_text[text_key] = event
         return event, announce

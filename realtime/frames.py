@@ -59,7 +59,9 @@ def _image_bytes(frame: Any, max_bytes: int) -> bytes:
         try:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise FrameError("invalid_frame", "frame is not valid base64 (or a data:image/...;base64, URL)") from None
+            raise FrameError(
+                "invalid_frame", "frame is not valid base64 (or a data:image/...;base64, URL)"
+            ) from None
     else:
         raise FrameError("invalid_frame", "frame must be a base64 string or binary bytes")
     if not data:
@@ -111,7 +113,9 @@ def image_size(data: bytes) -> tuple[int, int]:
 def parse_frame(payload: Any, max_bytes: int, max_pixels: int) -> FramePayload:
     """Check a video_frame payload; FrameError with the protocol's code when it is wrong."""
     if not isinstance(payload, dict):
-        raise FrameError("invalid_payload", "video_frame expects an object {camera_id, frame, frame_id?, ts?, annotate?}")
+        raise FrameError(
+            "invalid_payload", "video_frame expects an object {camera_id, frame, frame_id?, ts?, annotate?}"
+        )
     camera_id = camera_id_of(payload)
     frame_id = payload.get("frame_id")
     if frame_id is not None and not (isinstance(frame_id, (str, int)) and not isinstance(frame_id, bool)
@@ -128,7 +132,9 @@ def parse_frame(payload: Any, max_bytes: int, max_pixels: int) -> FramePayload:
     if width < 1 or height < 1:
         raise FrameError("invalid_frame", "image header claims an empty image")
     if width * height > max_pixels:
-        raise FrameError("image_too_large", f"image claims {width}x{height} pixels, over the limit of {max_pixels}")
+        raise FrameError(
+            "image_too_large", f"image claims {width}x{height} pixels, over the limit of {max_pixels}"
+        )
     return FramePayload(camera_id, data, width, height, frame_id, ts, annotate)
 
 

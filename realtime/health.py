@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 _PROCESS = psutil.Process()
 
 
-def health_report(runtime: "Runtime") -> dict:
+def health_report(runtime: Runtime) -> dict:
     worker = runtime.worker
     uptime = round(monotonic() - runtime.started, 1)
     if not worker.ready:
@@ -29,8 +29,16 @@ def health_report(runtime: "Runtime") -> dict:
         "waiting": runtime.slots.waiting(),
         # None: no careful lane; failed: reads the models raised on (each spends its vehicle's try);
         # wide_looks: frames with no plate for the camera lane that it searched at its own size
-        "careful": {"reads": worker.careful.done, "failed": worker.careful.failed,
-                    "wide_looks": worker.careful.wide_looks} if worker.careful else None,
+        "careful": {
+            "reads": worker.careful.done,
+            "failed": worker.careful.failed,
+            "wide_looks": worker.careful.wide_looks,
+        }
+        if worker.careful
+        else None,
         "memory": {"rss_mb": round(_PROCESS.memory_info().rss / 2**20, 1)},
-        "plate_log": {"write_errors": runtime.plate_log.write_errors, "last_error": runtime.plate_log.last_error},
+        "plate_log": {
+            "write_errors": runtime.plate_log.write_errors,
+            "last_error": runtime.plate_log.last_error,
+        },
     }

@@ -22,6 +22,8 @@ def read_detect_body(request: Request, max_bytes: int, max_pixels: int) -> Frame
             raise FrameError("invalid_request", 'JSON body must be {"image": "<base64>"}')
         frame = body["image"]
     else:
-        raise FrameError("unsupported_media_type",
-                         "send multipart/form-data with 'image', an image/* body, or application/json {image}")
+        raise FrameError(
+            "unsupported_media_type",
+            "send multipart/form-data with 'image', an image/* body, or application/json {image}",
+        )
     return parse_frame({"camera_id": "http", "frame": frame}, max_bytes, max_pixels)

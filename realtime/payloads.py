@@ -6,7 +6,7 @@ from realtime.worker import FrameResult
 
 
 def detections_payload(result: FrameResult) -> dict:
-    """The reads of one image: frame_size, every detection, the most confident one, timing (also POST /detect)."""
+    """One image's reads: frame_size, every detection, the most confident one, timing (also POST /detect)."""
     detections = [r.to_dict() for r in result.reads]
     return {"frame_size": list(result.frame_size), "detections": detections,
             "detection": max(detections, key=lambda d: d["confidence"]) if detections else None,
@@ -16,7 +16,13 @@ def detections_payload(result: FrameResult) -> dict:
 def result_payload(result: FrameResult, stats: dict) -> dict:
     """A `detection_result`: the frame's ids, its reads and its camera's running figures."""
     p = result.frame.payload
-    payload = {"camera_id": p.camera_id, "frame_id": p.frame_id, "ts": p.ts, **detections_payload(result), "stats": stats}
+    payload = {
+        "camera_id": p.camera_id,
+        "frame_id": p.frame_id,
+        "ts": p.ts,
+        **detections_payload(result),
+        "stats": stats,
+    }
     if result.annotated:
         payload["annotated_frame"] = result.annotated
     return payload

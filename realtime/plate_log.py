@@ -67,8 +67,20 @@ class PlateLog:
             with self._wake:
                 self._wake.wait_for(lambda: self._pending)
                 batch = list(self._pending)
-            rows = [(e.id, e.camera_id, e.track_id, e.text, e.confidence, e.first_seen, e.last_seen, e.reads, e.crop)
-                    for e in batch]
+            rows = [
+                (
+                    e.id,
+                    e.camera_id,
+                    e.track_id,
+                    e.text,
+                    e.confidence,
+                    e.first_seen,
+                    e.last_seen,
+                    e.reads,
+                    e.crop,
+                )
+                for e in batch
+            ]
             try:
                 with db:
                     db.executemany(UPSERT, rows)

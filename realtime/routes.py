@@ -1,8 +1,8 @@
 """The HTTP routes, as one Flask Blueprint: /health, /metrics, POST /detect, /events, the dashboard."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from flask import (
     Blueprint,
@@ -31,7 +31,7 @@ def _error(code: str, message: str, status: int) -> tuple[Response, int]:
 
 
 def detect_one(runtime: Runtime, new_event: Callable[[], object]) -> tuple[Response, int] | Response:
-    """POST /detect: the frame goes through the worker's queue like a camera's, and the request waits for it."""
+    """POST /detect: the image goes through the worker's queue like a camera's; the request waits for it."""
     server = runtime.config.server
     try:
         if not runtime.worker.ready:
@@ -47,7 +47,9 @@ def detect_one(runtime: Runtime, new_event: Callable[[], object]) -> tuple[Respo
         return _error("timeout", "the detector did not answer in time", 503)
     result: FrameResult = reply["result"]
     if result.error is not None:
-        return jsonify({"error": error_payload(result.error)}), 400 if result.error.code == "invalid_frame" else 500
+        return jsonify(
+            {"error": error_payload(result.error)}
+        ), 400 if result.error.code == "invalid_frame" else 500
     return jsonify(detections_payload(result))
 
 
@@ -65,7 +67,7 @@ def event_query(args: Mapping[str, str]) -> tuple[str, str | None, float | None,
 
 
 def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
-    """The routes over `runtime`; `new_event()` makes the event POST /detect waits on (the async mode's kind)."""
+    """The routes over `runtime`; `new_event()` makes what POST /detect waits on (async mode's kind)."""
     routes = Blueprint("plates", __name__)
 
     @routes.get("/health")
@@ -101,7 +103,9 @@ def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
 
     @routes.app_errorhandler(413)
     def too_large(_):
-        return _error("frame_too_large", f"request body over {current_app.config['MAX_CONTENT_LENGTH']} bytes", 413)
+        return _error(
+            "frame_too_large", f"request body over {current_app.config['MAX_CONTENT_LENGTH']} bytes", 413
+        )
 
     @routes.get("/")
     def index():

@@ -24,7 +24,7 @@ NOTICE_S = 10.0  # a repeated refusal (same client, same reason) is logged once 
 
 
 class Refused(Exception):
-    """A connection the server will not take: `code` is the client's reason (unauthorized, too_many_clients)."""
+    """A connection the server will not take; `code` tells the client why (unauthorized, too_many_clients)."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -47,7 +47,7 @@ class Runtime:
     watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
 
     def connect(self, sid: str, token: str, address: str | None) -> None:
-        """Take a new client, or raise Refused (a flood of refusals logs one line per reason every NOTICE_S)."""
+        """Take a new client, or raise Refused (a flood of them logs one line per reason every NOTICE_S)."""
         server = self.config.server
         if server.auth_token and not hmac.compare_digest(token.encode(), server.auth_token.encode()):
             self._refuse_connection(sid, address, "unauthorized", "a valid token is required (auth: {token})",
@@ -72,7 +72,9 @@ class Runtime:
         frame = parse_frame(payload, server.max_frame_bytes, server.max_image_pixels)
         self.admit(sid, frame.camera_id)
         if not self.within_rate(frame.camera_id):
-            raise FrameError("rate_limited", f"over {server.max_fps_per_camera:g} frames per second for this camera")
+            raise FrameError(
+                "rate_limited", f"over {server.max_fps_per_camera:g} frames per second for this camera"
+            )
         self.stats.received(frame.camera_id)
         if self.slots.put(Frame(frame, sid)) is not None:
             self.stats.dropped(frame.camera_id)
@@ -82,7 +84,10 @@ class Runtime:
         senders = self.streams.get(camera_id)
         if senders is None:
             if len(self.streams) >= self.config.server.max_cameras:
-                raise FrameError("too_many_cameras", f"the server takes at most {self.config.server.max_cameras} cameras at once")
+                raise FrameError(
+                    "too_many_cameras",
+                    f"the server takes at most {self.config.server.max_cameras} cameras at once",
+                )
             senders = self.streams[camera_id] = set()
         senders.add(sid)
 
@@ -114,9 +119,11 @@ class Runtime:
         return True
 
     def log_refusal(self, sid: str | None, exc: FrameError, camera_id: str | None) -> None:
-        """One line per refused frame, but a client repeating the same error is logged every NOTICE_S at most."""
+        """One line per refused frame; a client repeating the same error is logged every NOTICE_S at most."""
         if self.first_in_a_while((sid or "http", exc.code), NOTICE_S):
-            log.warning("refused frame from %s camera=%s: %s (%s)", sid or "http", camera_id, exc.code, exc.message)
+            log.warning(
+                "refused frame from %s camera=%s: %s (%s)", sid or "http", camera_id, exc.code, exc.message
+            )
 
     def release(self, sid: str) -> None:
         """A client left: cameras it alone was sending are closed."""

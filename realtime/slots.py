@@ -27,8 +27,8 @@ class Frame:
 
     @property
     def profile(self) -> str:
-        """How it is looked at (config.yaml `profiles:`): a single photo (POST /detect) is read in full, with no
-        tracks; a camera frame quickly, through its camera's tracks."""
+        """How it is looked at (config.yaml `profiles:`): a single photo (POST /detect) is read in full, with
+        no tracks; a camera frame quickly, through its camera's tracks."""
         return "photo" if self.sid is None else "camera"
 
 
@@ -50,7 +50,7 @@ class FrameSlots:
         return older
 
     def _make_room(self, waiting: deque[Frame]) -> Frame | None:
-        """Before a camera's new frame goes in: take out the one it replaces (bench/naive_server.py keeps it)."""
+        """Before a camera's new frame goes in: take out the one it replaces (bench/naive_server.py: none)."""
         return waiting.popleft() if waiting else None
 
     def put_job(self, frame: Frame) -> bool:
@@ -68,7 +68,7 @@ class FrameSlots:
             return len(self._slots.pop(camera_id, ()))
 
     def take(self, max_frames: int, timeout: float) -> list[Frame]:
-        """Up to max_frames waiting frames, oldest first, at most one of them a job; waits up to `timeout` for one."""
+        """Up to max_frames waiting frames, oldest first, at most one a job; waits `timeout` at most."""
         with self._ready:
             if not self._slots and not self._jobs:
                 self._ready.wait(timeout)

@@ -39,14 +39,33 @@ class Stats:
         self.total = CameraStats()  # since start-up, cameras that left included
         self.registry = CollectorRegistry()
         r = self.registry
-        self.m_received = Counter("plates_frames_received", "Frames accepted into a camera slot", ["camera"], registry=r)
-        self.m_processed = Counter("plates_frames_processed", "Frames processed by the inference worker", ["camera"], registry=r)
-        self.m_dropped = Counter("plates_frames_dropped", "Frames replaced by a newer one before processing", ["camera"], registry=r)
-        self.m_refused = Counter("plates_frames_refused", "Frames refused, by error code", ["code"], registry=r)
-        self.m_latency = Histogram("plates_stage_seconds", "Time per frame in each stage", ["stage"], registry=r,
-                                   buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0))
-        self.m_ocr = Counter("plates_ocr_calls", "Recogniser passes over plate crops (a single photo's plate: "
-                             "one per crop and row cut)", registry=r)
+        self.m_received = Counter(
+            "plates_frames_received", "Frames accepted into a camera slot", ["camera"], registry=r
+        )
+        self.m_processed = Counter(
+            "plates_frames_processed", "Frames processed by the inference worker", ["camera"], registry=r
+        )
+        self.m_dropped = Counter(
+            "plates_frames_dropped",
+            "Frames replaced by a newer one before processing",
+            ["camera"],
+            registry=r,
+        )
+        self.m_refused = Counter(
+            "plates_frames_refused", "Frames refused, by error code", ["code"], registry=r
+        )
+        self.m_latency = Histogram(
+            "plates_stage_seconds",
+            "Time per frame in each stage",
+            ["stage"],
+            registry=r,
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+        )
+        self.m_ocr = Counter(
+            "plates_ocr_calls",
+            "Recogniser passes over plate crops (a single photo's plate: one per crop and row cut)",
+            registry=r,
+        )
         self.m_clients = Gauge("plates_connected_clients", "Connected Socket.IO clients", registry=r)
         self.m_waiting = Gauge("plates_frames_waiting", "Frames waiting in camera slots", registry=r)
 

@@ -14,9 +14,9 @@ import base64
 import itertools
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -44,8 +44,16 @@ class FrameResult:
 
 
 class InferenceWorker:
-    def __init__(self, load: Callable[[], PersistentDetector], slots: FrameSlots, waker: LoopWaker, max_batch: int,
-                 tracking: TrackingConfig, careful: CarefulConfig | None = None, annotate_quality: int = 80):
+    def __init__(
+        self,
+        load: Callable[[], PersistentDetector],
+        slots: FrameSlots,
+        waker: LoopWaker,
+        max_batch: int,
+        tracking: TrackingConfig,
+        careful: CarefulConfig | None = None,
+        annotate_quality: int = 80,
+    ):
         self._load = load
         self._tracking = tracking
         self._careful_config = careful  # None: no careful lane
@@ -152,8 +160,12 @@ class InferenceWorker:
             ocr_ms = (perf_counter() - t1) * 1000
             annotated = None
             if frame.payload.annotate:
-                ok, jpeg = cv2.imencode(".jpg", draw_reads(image, list(reads)), [cv2.IMWRITE_JPEG_QUALITY, self._annotate_quality])
-                annotated = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode() if ok else None
+                ok, jpeg = cv2.imencode(
+                    ".jpg", draw_reads(image, list(reads)), [cv2.IMWRITE_JPEG_QUALITY, self._annotate_quality]
+                )
+                annotated = (
+                    "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode() if ok else None
+                )
             timing = {"queue": round((started - frame.received) * 1000, 2), "decode": round(decode_ms, 2),
                       "detect": round(detect_ms, 2), "ocr": round(ocr_ms, 2)}
             timing["total"] = round((perf_counter() - frame.received) * 1000, 2)
@@ -165,7 +177,9 @@ class InferenceWorker:
     def _track(self, frame: Frame, image: np.ndarray, boxes: list[PlateBox]):
         """Reads of a camera frame through its tracker: only tracks that need it are read."""
         camera_id = frame.payload.camera_id
-        tracker = self._trackers.get(camera_id, (None, 0.0))[0] or CameraTracker(self._tracking, self._track_ids)
+        tracker = self._trackers.get(camera_id, (None, 0.0))[0] or CameraTracker(
+            self._tracking, self._track_ids
+        )
         self._trackers[camera_id] = (tracker, frame.at)
         sightings = tracker.follow(image, boxes, frame.at, lambda box: self.detector.camera.read(image, box))
         if self.careful is not None:
@@ -192,5 +206,7 @@ class InferenceWorker:
                 tracker.add_careful_read(read.track_id, read.text, read.crop)
 
     def _forget_idle_cameras(self, now: float) -> None:
-        for camera_id in [c for c, (_, last) in self._trackers.items() if now - last > self._tracking.camera_idle_s]:
+        for camera_id in [
+            c for c, (_, last) in self._trackers.items() if now - last > self._tracking.camera_idle_s
+        ]:
             del self._trackers[camera_id]

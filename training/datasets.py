@@ -43,7 +43,9 @@ def write_yolo_set(root: Path, seed: str, count: int) -> Path:
     return root
 
 
-def write_real_yolo_set(train_root: Path, val_root: Path, boxes_json: Path, real_dir: Path) -> tuple[int, int]:
+def write_real_yolo_set(
+    train_root: Path, val_root: Path, boxes_json: Path, real_dir: Path
+) -> tuple[int, int]:
     """The real training photos with a trusted box (training/real_boxes.py) as YOLO folders.
 
     Only the featured plate is captioned, so the other proposed boxes (perhaps other cars'
@@ -65,6 +67,8 @@ def write_real_yolo_set(train_root: Path, val_root: Path, boxes_json: Path, real
                 cv2.rectangle(image, (x1, y1), (x2, y2), mean, -1)
         name = Path(p["file"]).stem
         cv2.imwrite(str(root / "images" / f"real_{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        (root / "labels" / f"real_{name}.txt").write_text(yolo_line(p["box"], image.shape[1], image.shape[0]) + "\n")
+        (root / "labels" / f"real_{name}.txt").write_text(
+            yolo_line(p["box"], image.shape[1], image.shape[0]) + "\n"
+        )
         counts[held_out] += 1
     return counts[0], counts[1]

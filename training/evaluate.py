@@ -3,7 +3,7 @@
     python -m training.evaluate                      # 600 scenes, the configured models
     python -m training.evaluate --readers vn_plate english_g2 --json artifacts/eval.json
     python -m training.evaluate --real               # the real photos' evaluation split instead
-                                                     # (detector recall against reference boxes of every photo)
+                                                     # (detector recall against each photo's reference box)
 
 The set is rebuilt from training.datasets.EVAL_SEED, which no training script uses; a
 third of its scenes lead with a two-row plate. Reported: detection precision and recall
@@ -27,7 +27,6 @@ from detector.plate_reader import PlateReader
 from training.datasets import EVAL_SEED, scene
 
 
-
 def char_accuracy(read: str, truth: str) -> float:
     truth, read = alnum(truth), alnum(read)
     return max(0.0, 1 - edit_distance(read, truth) / max(1, len(truth)))
@@ -38,7 +37,7 @@ def _group(layout: str) -> str:
 
 
 def named_reader(config: VisionConfig, name: str, profile: Profile) -> PlateReader:
-    """A reader of network `name` reading boxes as `profile` does; an unconfigured network from its default place."""
+    """A reader of network `name` reading boxes as `profile` does (unconfigured: from its default place)."""
     configured = {p.network for _, p in config.profiles}
     reader = config.reader if name in configured else replace(config.reader, model_dir=None)
     return PlateReader(reader, replace(profile, network=name))
@@ -73,7 +72,9 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
                 counts["tp"] += 1
                 group["found"] += 1
             for name, reader in plate_readers.items():
-                stats = read_stats[name].setdefault(_group(plate.spec.layout), {"plates": 0, "exact": 0, "chars": 0.0})
+                stats = read_stats[name].setdefault(
+                    _group(plate.spec.layout), {"plates": 0, "exact": 0, "chars": 0.0}
+                )
                 stats["plates"] += 1
                 if best is None:
                     continue
@@ -111,7 +112,7 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
 
 
 def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths: list[Path]) -> dict:
-    """The real evaluation split (training/real_data.py): captions, and a reference box of the captioned plate.
+    """The real evaluation split (training/real_data.py): captions and the captioned plates' boxes.
 
     The photos are looked at as single photos are (config.yaml profiles.photo: its detector and size,
     its crops of each box; by default read by its network). Detector: recall of the
@@ -152,10 +153,15 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
             for key in keys[photo.path.name]:
                 boxed.setdefault(key, [0, 0])[0] += 1
                 boxed[key][1] += hit
-    report: dict = {"set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
-                    "detector": {"weights": str(detector.path), "imgsz": detector.imgsz,
-                                 "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()}},
-                    "readers": {}}
+    report: dict = {
+        "set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
+        "detector": {
+            "weights": str(detector.path),
+            "imgsz": detector.imgsz,
+            "recall": {k: {"photos": n, "recall": round(h / n, 4)} for k, (n, h) in boxed.items()},
+        },
+        "readers": {},
+    }
     for name in readers:
         reader = named_reader(config, name, config.profiles.photo)
         groups: dict[str, dict] = {}
@@ -168,7 +174,9 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
             ref = references.get(photo.path.name)
             box_read = None if ref is None else reader.read_box(image, ref.box).text
             for key in keys[photo.path.name]:
-                g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0})
+                g = groups.setdefault(
+                    key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0}
+                )
                 g["photos"] += 1
                 g["found"] += chars >= 0.5
                 g["exact"] += alnum(best) == truth
@@ -192,7 +200,9 @@ def _report_order(key: str) -> tuple[int, str]:
     widths (narrowest first), then all."""
     if key.startswith("chars "):  # "chars 4-6 px wide", "chars 8+ px wide"
         return 3, key.split()[1].split("-")[0].rstrip("+").zfill(3)
-    rank = 1 if key in ("one_row", "two_row") else 2 if key.startswith("box from") else 4 if key == "all" else 0
+    rank = (
+        1 if key in ("one_row", "two_row") else 2 if key.startswith("box from") else 4 if key == "all" else 0
+    )
     return rank, key
 
 
@@ -205,7 +215,10 @@ def print_real_report(report: dict) -> None:
     for key in sorted(d["recall"], key=_report_order):
         print(f"{'':>{pad}}{key:<40} {d['recall'][key]['photos']:>6} {d['recall'][key]['recall']:>7}")
     for name, groups in report["readers"].items():
-        print(f"\nreader {name}: {'group':<40} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7} {'box exact':>10}")
+        print(
+            f"\nreader {name}: {'group':<40} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7} "
+            f"{'box exact':>10}"
+        )
         for key in sorted((k for k in groups if k != "confusions"), key=_report_order):
             g = groups[key]
             print(f"{'':>{len(name) + 9}}{key:<40} {g['photos']:>6} {g['found']:>7} {g['exact']:>7} "
@@ -222,8 +235,11 @@ def print_report(report: dict) -> None:
           f"{d['ms_per_frame']} ms/frame")
     print(f"{'reader':<12} {'exact':>7} {'chars':>7} {'1-row exact':>12} {'2-row exact':>12} {'ms/plate':>9}")
     for name, r in report["readers"].items():
-        print(f"{name:<12} {r['exact']:>7} {r['chars']:>7} {r['by_rows'].get('one_row', {}).get('exact')!s:>12} "
-              f"{r['by_rows'].get('two_row', {}).get('exact')!s:>12} {r['ms_per_plate']:>9}")
+        print(
+            f"{name:<12} {r['exact']:>7} {r['chars']:>7} "
+            f"{r['by_rows'].get('one_row', {}).get('exact')!s:>12} "
+            f"{r['by_rows'].get('two_row', {}).get('exact')!s:>12} {r['ms_per_plate']:>9}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -233,11 +249,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--readers", nargs="+", default=None,
                     help="reader networks to compare (default: the configured one; --real: the photo reader)")
     ap.add_argument("--json", type=Path, help="also write the report here")
-    ap.add_argument("--real", action="store_true", help="evaluate on the real photos' evaluation split instead")
-    ap.add_argument("--real-dir", type=Path, default=None, help="the vn-real folder (default: ../shared/data/vn-real)")
-    ap.add_argument("--eval-boxes", type=Path, nargs="+", default=None,
-                    help="reference boxes of the real evaluation split, the first file's box winning (default: "
-                         "training/real_eval_boxes.json, then training/real_eval_by_eye.json)")
+    ap.add_argument(
+        "--real", action="store_true", help="evaluate on the real photos' evaluation split instead"
+    )
+    ap.add_argument(
+        "--real-dir", type=Path, default=None, help="the vn-real folder (default: ../shared/data/vn-real)"
+    )
+    ap.add_argument(
+        "--eval-boxes",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="reference boxes of the real evaluation split, the first file's box winning (default: "
+        "training/real_eval_boxes.json, then training/real_eval_by_eye.json)",
+    )
     args = ap.parse_args(argv)
     import torch
 

@@ -16,7 +16,8 @@ from detector.plate_format import alnum
 
 GATE_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vn-gate"
 EVAL_SHARE = 0.15
-GATE_FRAME = re.compile(r"(xemay|CarLongPlate)(\d+)\.jpg")  # the lanes' own CCTV frames (the rest are other photos)
+# the lanes' own CCTV frames (the rest are other photos)
+GATE_FRAME = re.compile(r"(xemay|CarLongPlate)(\d+)\.jpg")
 
 
 @dataclass(frozen=True)

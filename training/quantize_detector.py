@@ -1,6 +1,6 @@
 """Quantize the ONNX plate detector to INT8 with ONNX Runtime's static quantization, offline.
 
-    python -m training.quantize_detector          # models/plate_yolov8n.onnx -> models/plate_yolov8n_int8.onnx
+    python -m training.quantize_detector    # models/plate_yolov8n.onnx -> models/plate_yolov8n_int8.onnx
 
 Only the convolutions are quantized (weights per output channel, activations per tensor, as
 QDQ pairs that ONNX Runtime fuses into integer convolutions); the head's box decoding stays in
@@ -44,8 +44,10 @@ def calibration_inputs(scenes: int, photos: int, real_dir: Path) -> list[np.ndar
     from training.synth import render_scene
 
     profiles = vision_config(load_yaml(DEFAULT_CONFIG)).profiles
-    inputs = [network_input(render_scene(random.Random(f"{CALIBRATION_SEED}:{i}")).image, profiles.camera.imgsz)
-              for i in range(scenes)]
+    inputs = [
+        network_input(render_scene(random.Random(f"{CALIBRATION_SEED}:{i}")).image, profiles.camera.imgsz)
+        for i in range(scenes)
+    ]
     if photos and not (real_dir / "labels.csv").exists():
         print(f"no real photos at {real_dir}: calibrating on synthetic scenes only")
     elif photos:
@@ -76,13 +78,23 @@ def quantize(source: Path, out: Path, inputs: list[np.ndarray]) -> None:
         # the dynamic input shape defeats symbolic shape inference, which is not needed here
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(
+            str(prepared),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=["Conv"],
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--onnx", type=Path, default=ROOT / "models" / "plate_yolov8n.onnx", help="the float model")
+    ap.add_argument(
+        "--onnx", type=Path, default=ROOT / "models" / "plate_yolov8n.onnx", help="the float model"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "plate_yolov8n_int8.onnx")
     ap.add_argument("--scenes", type=int, default=200, help="synthetic camera scenes to calibrate on")
     ap.add_argument("--photos", type=int, default=200, help="real training photos to calibrate on")

@@ -10,8 +10,9 @@ The photos carry only the caption of the featured plate. Every box the detectors
 (by default the registry base detector and the shipped one, at a low confidence; cached in
 --work, as they do not change between reader rounds) is read in both polarities; the box
 whose read is closest to the caption (character accuracy, as evaluated) is kept, and trusted
-when that accuracy reaches --trust (0.6: below it, some kept boxes were logos or wheels). Sample sheets of kept and rejected boxes are drawn to PNG so a
-person can look at them. Only the training part of the split is touched, unless --split eval.
+when that accuracy reaches --trust (0.6: below it, some kept boxes were logos or wheels). Sample
+sheets of kept and rejected boxes are drawn to PNG so a person can look at them.
+Only the training part of the split is touched, unless --split eval.
 """
 from __future__ import annotations
 
@@ -107,22 +108,41 @@ def sheet(proposals: list[Proposal], root: Path, out: Path, columns: int = 6) ->
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
-    ap.add_argument("--reader", type=Path, default=None,
-                    help="reader weights NETWORK.pth to read boxes with (default: the shipped reader of config.yaml)")
+    ap.add_argument(
+        "--reader",
+        type=Path,
+        default=None,
+        help="reader weights NETWORK.pth to read boxes with (default: the shipped reader of config.yaml)",
+    )
     ap.add_argument("--imgsz", type=int, default=480, help="detector size for the 460x350 photos")
     ap.add_argument("--trust", type=float, default=0.6, help="least character accuracy of a trusted box")
-    ap.add_argument("--detectors", type=Path, nargs="+", default=None,
-                    help="weights proposing boxes (default: pyplatex's registry detector and models/plate_yolov8n.pt)")
+    ap.add_argument(
+        "--detectors",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="weights proposing boxes (default: pyplatex's registry detector and models/plate_yolov8n.pt)",
+    )
     ap.add_argument("--work", type=Path, default=WORK, help="where the proposed boxes are cached")
     ap.add_argument("--out", type=Path, default=None, help="the chosen boxes (default: WORK/boxes.json)")
-    ap.add_argument("--split", choices=("train", "eval"), default="train",
-                    help="eval: reference boxes of the evaluation split (judging the detector apart from "
-                         "the reader, never for training): written to --out, default " + str(EVAL_BOXES.relative_to(ROOT)))
+    ap.add_argument(
+        "--split",
+        choices=("train", "eval"),
+        default="train",
+        help="eval: reference boxes of the evaluation split (judging the detector apart from "
+        "the reader, never for training): written to --out, default " + str(EVAL_BOXES.relative_to(ROOT)),
+    )
     args = ap.parse_args(argv)
     config = vision_config(load_yaml(DEFAULT_CONFIG))
     # EasyOCR finds weights by network name, so the file name says which network they are.
-    reader_config, profile = (config.reader, config.profiles.camera) if args.reader is None else (
-        replace(config.reader, model_dir=args.reader.parent.resolve()), replace(config.profiles.camera, network=args.reader.stem))
+    reader_config, profile = (
+        (config.reader, config.profiles.camera)
+        if args.reader is None
+        else (
+            replace(config.reader, model_dir=args.reader.parent.resolve()),
+            replace(config.profiles.camera, network=args.reader.stem),
+        )
+    )
     import torch
 
     torch.set_num_threads(2)
@@ -134,8 +154,13 @@ def main(argv: list[str] | None = None) -> None:
     cache = args.work / f"candidates_{args.imgsz}{'_eval' if evaluation else ''}.json"
     if not cache.exists():  # detection is the slow half and does not change between reader rounds
         weights = args.detectors or [registry_base_weights(), ROOT / "models" / "plate_yolov8n.pt"]
-        detectors = [PlateDetector(replace(config.detector, confidence=0.1, device="cpu"),
-                                   replace(config.profiles.camera, weights=w, imgsz=args.imgsz)) for w in weights]
+        detectors = [
+            PlateDetector(
+                replace(config.detector, confidence=0.1, device="cpu"),
+                replace(config.profiles.camera, weights=w, imgsz=args.imgsz),
+            )
+            for w in weights
+        ]
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({p.path.name: candidates(p, detectors) for p in photos}))
     boxes = {name: [tuple(b) for b in found] for name, found in json.loads(cache.read_text()).items()}
@@ -145,10 +170,15 @@ def main(argv: list[str] | None = None) -> None:
     trusted = [p for p in proposals if p.box is not None and p.score >= args.trust]
     out.parent.mkdir(parents=True, exist_ok=True)
     if evaluation:  # file names and boxes only: no caption or pixel of the set is committed
-        lines = ",\n".join(f"  {json.dumps(p.file)}: {list(p.box)}" for p in sorted(trusted, key=lambda p: p.file))
-        out.write_text(f'{{"trust": {args.trust}, "boxes": {{\n{lines}\n}}}}\n')  # a box a line: readable diffs
+        lines = ",\n".join(
+            f"  {json.dumps(p.file)}: {list(p.box)}" for p in sorted(trusted, key=lambda p: p.file)
+        )
+        # a box a line: readable diffs
+        out.write_text(f'{{"trust": {args.trust}, "boxes": {{\n{lines}\n}}}}\n')
     else:
-        out.write_text(json.dumps({"trust": args.trust, "proposals": [asdict(p) for p in proposals]}, indent=1))
+        out.write_text(
+            json.dumps({"trust": args.trust, "proposals": [asdict(p) for p in proposals]}, indent=1)
+        )
     print(f"{len(proposals)} {args.split} photos, {sum(p.box is None for p in proposals)} with no box, "
           f"{len(trusted)} with a trusted box (read >= {args.trust} of the caption's characters)")
     rng = random.Random(0)

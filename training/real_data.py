@@ -33,7 +33,9 @@ class RealPhoto:
 
 def load(root: Path = REAL_DIR) -> list[RealPhoto]:
     with open(root / "labels.csv", newline="", encoding="utf-8") as f:
-        return [RealPhoto(root / "images" / row["file"], row["text"], row["group"]) for row in csv.DictReader(f)]
+        return [
+            RealPhoto(root / "images" / row["file"], row["text"], row["group"]) for row in csv.DictReader(f)
+        ]
 
 
 def split(photos: list[RealPhoto]) -> tuple[list[RealPhoto], list[RealPhoto]]:
@@ -86,7 +88,8 @@ def char_width_bucket(photo: RealPhoto, box: tuple[int, int, int, int]) -> str:
     width over the characters of its longest printed row (caption_rows)."""
     from detector.plate_format import alnum
 
-    rows = caption_rows(photo.text, 2 if photo.two_row else 1) or (alnum(photo.text),)  # no known cut: one row
+    # no known cut: one row
+    rows = caption_rows(photo.text, 2 if photo.two_row else 1) or (alnum(photo.text),)
     width = (box[2] - box[0]) / max(1, max(map(len, rows)))
     low = max(b for b in CHAR_WIDTH_BOUNDS if width >= b)
     high = next((b for b in CHAR_WIDTH_BOUNDS if b > low), None)

@@ -65,7 +65,8 @@ def available_fonts() -> list[str]:
     fonts = [f for f in FONT_FILES if Path(f).exists()]
     if not fonts:
         raise RuntimeError(
-            "no plate fonts found; install Debian packages fonts-dejavu-core fonts-liberation fonts-freefont-ttf"
+            "no plate fonts found; install Debian packages "
+            "fonts-dejavu-core fonts-liberation fonts-freefont-ttf"
         )
     return fonts
 
@@ -97,13 +98,15 @@ def random_plate(rng: random.Random, layout: str | None = None) -> PlateSpec:
         if kind < 0.75:
             series = rng.choice(letters) + rng.choice("123456789")
         elif kind < 0.9:
-            series = rng.choice(letters) + rng.choice([l for l in letters if l not in "DKLNT"])
+            series = rng.choice(letters) + rng.choice([c for c in letters if c not in "DKLNT"])
         else:
             series = "MD" + rng.choice("123456789")
         if len(series) == 2 and series.isalpha() and series in SPECIAL_SERIES:
             series = series[0] + "1"
         top = f"{province}-{series}"
-        return PlateSpec(f"{top} {digits}", (top, digits), layout, rng.choices(list(COLOURS), [0.8, 0.1, 0.05, 0.05])[0])
+        return PlateSpec(
+            f"{top} {digits}", (top, digits), layout, rng.choices(list(COLOURS), [0.8, 0.1, 0.05, 0.05])[0]
+        )
     series = rng.choice(letters) if rng.random() < 0.85 else rng.choice(sorted(SPECIAL_SERIES - {"MD"}))
     colour = rng.choices(list(COLOURS), [0.6, 0.25, 0.1, 0.05])[0]
     if layout == "two_row_car":
@@ -156,8 +159,16 @@ def _dirt_and_glare(plate: np.ndarray, rng: random.Random) -> np.ndarray:
         out *= 1 - mask[..., None]
     if rng.random() < 0.25:  # glare: a soft bright ellipse
         mask = np.zeros((h, w), np.float32)
-        cv2.ellipse(mask, (rng.randrange(w), rng.randrange(h)), (rng.randint(w // 8, w // 3), rng.randint(h // 6, h // 2)),
-                    rng.uniform(0, 180), 0, 360, 1.0, -1)
+        cv2.ellipse(
+            mask,
+            (rng.randrange(w), rng.randrange(h)),
+            (rng.randint(w // 8, w // 3), rng.randint(h // 6, h // 2)),
+            rng.uniform(0, 180),
+            0,
+            360,
+            1.0,
+            -1,
+        )
         mask = cv2.GaussianBlur(mask, (0, 0), max(2, h / 8)) * rng.uniform(0.3, 0.7)
         out = out + (255 - out) * mask[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
@@ -184,7 +195,9 @@ def degrade(img: np.ndarray, rng: random.Random, strength: float = 1.0) -> np.nd
     out = out * gain + bias
     if rng.random() < 0.4:  # uneven light across the frame
         h, w = out.shape[:2]
-        ramp = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(1.0, 1.3), w if rng.random() < 0.5 else h, dtype=np.float32)
+        ramp = np.linspace(
+            rng.uniform(0.6, 1.0), rng.uniform(1.0, 1.3), w if rng.random() < 0.5 else h, dtype=np.float32
+        )
         out *= ramp[None, :, None] if ramp.size == w else ramp[:, None, None]
     out = np.clip(out, 0, 255).astype(np.uint8)
     r = rng.random()
@@ -212,15 +225,25 @@ def _background(rng: random.Random, width: int, height: int) -> np.ndarray:
     """Road-, wall- and car-like clutter, with distracting non-plate text."""
     base = np.array([rng.randint(30, 200) for _ in range(3)], np.float32)
     grad = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.8, 1.3), height, dtype=np.float32)[:, None, None]
-    img = np.clip(base[None, None, :] * grad * np.ones((height, width, 1), np.float32), 0, 255).astype(np.uint8)
-    noise = np.random.default_rng(rng.randrange(2**31)).normal(0, rng.uniform(3, 15), (height // 4 + 1, width // 4 + 1, 1))
+    img = np.clip(base[None, None, :] * grad * np.ones((height, width, 1), np.float32), 0, 255).astype(
+        np.uint8
+    )
+    noise = np.random.default_rng(rng.randrange(2**31)).normal(
+        0, rng.uniform(3, 15), (height // 4 + 1, width // 4 + 1, 1)
+    )
     img = np.clip(img + cv2.resize(noise, (width, height))[..., None], 0, 255).astype(np.uint8)
     for _ in range(rng.randint(3, 12)):
         colour = tuple(rng.randint(0, 255) for _ in range(3))
         x, y = rng.randrange(width), rng.randrange(height)
         shape = rng.random()
         if shape < 0.4:
-            cv2.rectangle(img, (x, y), (x + rng.randint(20, 300), y + rng.randint(10, 200)), colour, -1 if rng.random() < 0.7 else 2)
+            cv2.rectangle(
+                img,
+                (x, y),
+                (x + rng.randint(20, 300), y + rng.randint(10, 200)),
+                colour,
+                -1 if rng.random() < 0.7 else 2,
+            )
         elif shape < 0.7:
             cv2.ellipse(img, (x, y), (rng.randint(5, 80), rng.randint(5, 80)), 0, 0, 360, colour, -1)
         else:
@@ -229,8 +252,12 @@ def _background(rng: random.Random, width: int, height: int) -> np.ndarray:
     for _ in range(rng.randint(0, 3)):  # shop signs, stickers: text that is not a plate
         word = "".join(rng.choice("ABCDEFGHKLMNPRSTUVXYZ0123456789 ") for _ in range(rng.randint(3, 10)))
         pil = Image.fromarray(img)
-        ImageDraw.Draw(pil).text((rng.randrange(width - 60), rng.randrange(height - 30)), word,
-                                 font=_font(font, rng.randint(12, 40)), fill=tuple(rng.randint(0, 255) for _ in range(3)))
+        ImageDraw.Draw(pil).text(
+            (rng.randrange(width - 60), rng.randrange(height - 30)),
+            word,
+            font=_font(font, rng.randint(12, 40)),
+            fill=tuple(rng.randint(0, 255) for _ in range(3)),
+        )
         img = np.asarray(pil).copy()
     return img
 
@@ -317,14 +344,20 @@ def plate_sample(rng: random.Random, spec: PlateSpec | None = None) -> tuple[np.
     plate_h = rng.uniform(18, 110) if spec.layout == "one_row" else rng.uniform(28, 130)
     plate_w = plate_h * ASPECT[spec.layout]
     width, height = int(plate_w * 1.5) + 8, int(plate_h * 1.8) + 8
-    img = _background(rng, width, height) if rng.random() < 0.5 else np.full((height, width, 3), rng.randint(0, 255), np.uint8)
+    img = (
+        _background(rng, width, height)
+        if rng.random() < 0.5
+        else np.full((height, width, 3), rng.randint(0, 255), np.uint8)
+    )
     quad = _quad(rng, width / 2, height / 2, plate_w, plate_h)
     _paste(img, _dirt_and_glare(render_plate(spec, rng), rng), quad)
     if rng.random() < 0.05:
         _occlude(img, quad, rng)
     x1, y1 = np.floor(quad.min(0)).astype(int)
     x2, y2 = np.ceil(quad.max(0)).astype(int)
-    scene = Scene(degrade(img, rng), (PlateBox((max(0, x1), max(0, y1), min(width, x2), min(height, y2)), spec),))
+    scene = Scene(
+        degrade(img, rng), (PlateBox((max(0, x1), max(0, y1), min(width, x2), min(height, y2)), spec),)
+    )
     return plate_crop(scene, scene.plates[0], rng), spec
 
 
@@ -388,8 +421,10 @@ def gate_visits(rng: random.Random, visits: list[int], frames: int, gap: int = 0
             vehicles[v] = _vehicle(rng, random_plate(rng), width / 2, height * 0.6)
         if n:
             scenes += [Scene(background.copy(), ()) for _ in range(gap)]
-        scenes += [vehicles[v].drawn(background, (rng.uniform(-jitter, jitter), rng.uniform(-jitter, jitter)), rng)
-                   for _ in range(frames)]
+        scenes += [
+            vehicles[v].drawn(background, (rng.uniform(-jitter, jitter), rng.uniform(-jitter, jitter)), rng)
+            for _ in range(frames)
+        ]
     return scenes
 
 

@@ -43,19 +43,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--base", type=Path, default=None, help="starting .pt (default: pyplatex's plate detector)")
+    ap.add_argument(
+        "--base", type=Path, default=None, help="starting .pt (default: pyplatex's plate detector)"
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "detector")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "plate_yolov8n.pt")
-    ap.add_argument("--onnx", action="store_true", help="also export an ONNX model and its INT8 quantization beside --out")
+    ap.add_argument(
+        "--onnx", action="store_true", help="also export an ONNX model and its INT8 quantization beside --out"
+    )
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)")
+    ap.add_argument(
+        "--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)"
+    )
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
     args = ap.parse_args(argv)
 
     from ultralytics import YOLO
 
     data_dir = args.work / "data"
-    if not (data_dir / "train" / "images").exists() or len(list((data_dir / "train" / "images").iterdir())) != args.scenes:
+    if (
+        not (data_dir / "train" / "images").exists()
+        or len(list((data_dir / "train" / "images").iterdir())) != args.scenes
+    ):
         shutil.rmtree(data_dir, ignore_errors=True)
         write_yolo_set(data_dir / "train", "train", args.scenes)
         write_yolo_set(data_dir / "val", "val", max(1, args.scenes // 10))
@@ -63,12 +72,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.real:
         shutil.rmtree(data_dir / "real_train", ignore_errors=True)
         shutil.rmtree(data_dir / "real_val", ignore_errors=True)
-        n_train, n_val = write_real_yolo_set(data_dir / "real_train", data_dir / "real_val", args.real, args.real_dir)
+        n_train, n_val = write_real_yolo_set(
+            data_dir / "real_train", data_dir / "real_val", args.real, args.real_dir
+        )
         print(f"real photos: {n_train} for training, {n_val} for validation")
         train_dirs.append("real_train/images")
         val_dirs.append("real_val/images")
     yaml_path = args.work / "plates.yaml"
-    yaml_path.write_text(f"path: {data_dir.resolve()}\ntrain: {train_dirs}\nval: {val_dirs}\nnames:\n  0: license_plate\n")
+    yaml_path.write_text(
+        f"path: {data_dir.resolve()}\ntrain: {train_dirs}\nval: {val_dirs}\nnames:\n  0: license_plate\n"
+    )
 
     model = YOLO(str(args.base or registry_base_weights()))
     model.train(
@@ -86,8 +99,16 @@ def main(argv: list[str] | None = None) -> None:
         exported = trained.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=False)
         shutil.copy(exported, args.out.with_suffix(".onnx"))
         print(f"wrote {args.out.with_suffix('.onnx')}")
-        quantize_detector.main(["--onnx", str(args.out.with_suffix(".onnx")), "--real-dir", str(args.real_dir),
-                                "--out", str(args.out.with_name(f"{args.out.stem}_int8.onnx"))])
+        quantize_detector.main(
+            [
+                "--onnx",
+                str(args.out.with_suffix(".onnx")),
+                "--real-dir",
+                str(args.real_dir),
+                "--out",
+                str(args.out.with_name(f"{args.out.stem}_int8.onnx")),
+            ]
+        )
 
 
 if __name__ == "__main__":

@@ -97,7 +97,10 @@ def real_row_samples(boxes_json: Path, img_h: int, variants: int, root: Path) ->
                 skipped += 1
                 continue
             boxes = [[0, grey.shape[1], y0, y1_] for y0, y1_ in rows]
-            pairs = [(img, text) for (_, img), text in zip(get_image_list(boxes, [], grey, model_height=img_h)[0], labels)]
+            pairs = [
+                (img, text)
+                for (_, img), text in zip(get_image_list(boxes, [], grey, model_height=img_h)[0], labels)
+            ]
             (val if held_out else train).extend(pairs)
     print(f"real: {len(train)} training rows, {len(val)} validation rows ({skipped} cuts whose row split "
           "does not match the caption skipped)")
@@ -139,12 +142,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (leave a core for other work)")
     ap.add_argument("--workers", type=int, default=1, help="processes that render the synthetic plates")
-    ap.add_argument("--network", default="vn_plate", help="the network: models/NETWORK.py and models/NETWORK.yaml")
-    ap.add_argument("--out", type=Path, default=None, help="where the weights go (default: models/NETWORK.pth)")
-    ap.add_argument("--resume", type=Path, help="start from these weights (an earlier NETWORK.pth) instead of scratch")
+    ap.add_argument(
+        "--network", default="vn_plate", help="the network: models/NETWORK.py and models/NETWORK.yaml"
+    )
+    ap.add_argument(
+        "--out", type=Path, default=None, help="where the weights go (default: models/NETWORK.pth)"
+    )
+    ap.add_argument(
+        "--resume", type=Path, help="start from these weights (an earlier NETWORK.pth) instead of scratch"
+    )
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--seed", default="reader-train", help="seed of the training plates (a new one adds fresh data)")
-    ap.add_argument("--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)")
+    ap.add_argument(
+        "--seed", default="reader-train", help="seed of the training plates (a new one adds fresh data)"
+    )
+    ap.add_argument(
+        "--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)"
+    )
     ap.add_argument("--real-variants", type=int, default=4, help="jittered cuts of each real training box")
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
     args = ap.parse_args(argv)
@@ -184,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
         t0, losses = time.time(), []
         for images, texts in batches(train, args.batch, collate, True, rng):
             targets, lengths = converter.encode(texts)
-            preds = model(images.to(args.device), None).log_softmax(2).permute(1, 0, 2)  # time, batch, classes
+            # time, batch, classes
+            preds = model(images.to(args.device), None).log_softmax(2).permute(1, 0, 2)
             sizes = torch.IntTensor([preds.size(0)] * preds.size(1))
             loss = ctc(preds.float().cpu() if args.device != "cpu" else preds, targets, sizes, lengths)
             opt.zero_grad()
