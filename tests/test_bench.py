@@ -4,9 +4,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_stream_bench_short_mode_reports(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench.stream_bench", "--short", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -42,7 +45,8 @@ def run(fps=100.0, ratio=1.0, p95=50.0, unaccounted=0) -> dict:
 def test_the_naive_comparison_is_judged_where_both_servers_are_past_capacity():
     from bench.stream_bench import verdicts
 
-    # at six cameras ours does all 60 frames a second offered: 1.5x the naive 40 is the load's cap, not a verdict
+    # at six cameras ours does all 60 frames a second offered: 1.5x the naive 40 is the load's cap, not a
+    # verdict
     report = {"ours": run(60, 1.0), "naive": run(40, 0.67),
               "capacity": {"cameras": 12, "ours": run(90, 0.75), "naive": run(40, 0.33)}}
     lines = verdicts(report)
@@ -56,12 +60,21 @@ def test_the_naive_comparison_is_judged_where_both_servers_are_past_capacity():
 def test_past_capacity_latency_and_drop_accounting_are_judged():
     from bench.stream_bench import verdicts
 
-    report = {"ours": run(60), "capacity": {"cameras": 24, "ours": run(100, 0.4, p95=250), "naive": run(40, 0.2, p95=9000)}}
+    report = {
+        "ours": run(60),
+        "capacity": {"cameras": 24, "ours": run(100, 0.4, p95=250), "naive": run(40, 0.2, p95=9000)},
+    }
     assert "PASS  past capacity (24 cameras): p95 < 300 ms" in verdicts(report)
-    assert "PASS  past capacity (24 cameras): the server's drop counters explain every frame not processed" in verdicts(report)
+    assert (
+        "PASS  past capacity (24 cameras): the server's drop counters explain every frame not processed"
+        in verdicts(report)
+    )
     report["capacity"]["ours"] = run(100, 0.4, p95=320, unaccounted=3)
     assert "FAIL  past capacity (24 cameras): p95 < 300 ms" in verdicts(report)
-    assert "FAIL  past capacity (24 cameras): the server's drop counters explain every frame not processed" in verdicts(report)
+    assert (
+        "FAIL  past capacity (24 cameras): the server's drop counters explain every frame not processed"
+        in verdicts(report)
+    )
 
 
 def test_frames_not_processed_are_accounted_for_by_the_server_counters():
@@ -71,27 +84,69 @@ def test_frames_not_processed_are_accounted_for_by_the_server_counters():
               "stages_ms": {}, "errors": {}}
     samples = [{"t": 1.0, "health_ms": 5.0, "rss_mb": 900.0, "frames": 6}]
     before = {"frames": 100, "dropped": 7, "refused": 1}
-    report = summarise([camera], samples, before, {"frames": 106, "dropped": 10, "refused": 2, "waiting": 0}, 1.0)
+    report = summarise(
+        [camera], samples, before, {"frames": 106, "dropped": 10, "refused": 2, "waiting": 0}, 1.0
+    )
     assert report["server_counted"] == {"processed": 6, "dropped": 3, "refused": 1, "waiting": 0}
     assert report["unaccounted"] == 0 and report["results_lost"] == 0
     # a frame the server never counted, and a result that never reached its camera
     camera |= {"processed": 5, "correct": 5, "latencies": [10.0] * 5}
-    report = summarise([camera], samples, before, {"frames": 106, "dropped": 9, "refused": 2, "waiting": 0}, 1.0)
+    report = summarise(
+        [camera], samples, before, {"frames": 106, "dropped": 9, "refused": 2, "waiting": 0}, 1.0
+    )
     assert report["unaccounted"] == 1 and report["results_lost"] == 1
 
 
+@pytest.mark.slow
 def test_look_bench_tells_one_vehicle_from_the_next_in_a_short_run():
-    proc = subprocess.run([sys.executable, "-m", "bench.look_bench", "--vehicles", "6", "--gate", "6", "--queue", "3",
-                           "--hold", "4"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.look_bench",
+            "--vehicles",
+            "6",
+            "--gate",
+            "6",
+            "--queue",
+            "3",
+            "--hold",
+            "4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     medians = {line[:15].strip(): float(re.search(r"p50=(-?[\d.]+)", line).group(1))
                for line in proc.stdout.splitlines() if "p50=" in line}
     assert medians["synthetic same"] > medians["synthetic next"], proc.stdout
 
 
+@pytest.mark.slow
 def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.real_replay", "--set", "gate", "--limit", "4", "--cameras", "2",
-                           "--hold", "5", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.real_replay",
+            "--set",
+            "gate",
+            "--limit",
+            "4",
+            "--cameras",
+            "2",
+            "--hold",
+            "5",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     gate = json.loads((tmp_path / "real-replay-gate.json").read_text())["gate"]
     assert gate["photos"] == 4 and gate["latency_ms"]["p95"] is not None

@@ -140,7 +140,8 @@ def test_a_job_is_a_copy_of_the_region_around_its_box():
     made = job("cam", track, 0, image, PlateBox(10, 20, 130, 50, 0.9))
     b = made.box
     assert np.array_equal(made.region[b.y1:b.y2, b.x1:b.x2], image[20:50, 10:130])
-    assert made.region.shape[:2] == (15 + 30 + 15, 10 + 120 + 60)  # half the box around it, clipped at the edge
+    # half the box around it, clipped at the edge
+    assert made.region.shape[:2] == (15 + 30 + 15, 10 + 120 + 60)
     image[:] = 0
     assert made.region.any()  # a copy: the frame can go
 
@@ -185,7 +186,9 @@ def test_a_wide_look_is_taken_when_the_picture_changes_and_finds_only_valid_plat
     time.sleep(0.1)
     found = lane.take_reads()
     # (the stand-in finds the same plates in every picture) only the valid reads, with where, how and when
-    assert [(f.track_id, f.text.text, f.box, f.at) for f in found] == [(None, "51F-123.45", plates[0], t) for t in (1.0, 3.0)]
+    assert [(f.track_id, f.text.text, f.box, f.at) for f in found] == [
+        (None, "51F-123.45", plates[0], t) for t in (1.0, 3.0)
+    ]
     assert similarity(found[-1].look, look(car, plates[0].bbox)) > 0.99 and found[-1].crop
 
 
@@ -196,7 +199,9 @@ def test_the_empty_gate_is_not_looked_at_again_between_vehicles():
         def locate_batch(self, images):
             return [[plate] if (image != 100).any() else [] for image in images]
 
-    lane = CarefulLane(CarefulConfig(cpu_share=1.0, wide_look_s=0.01), PlatesOnVehicles(lambda i, b: read("51F-123.45")))
+    lane = CarefulLane(
+        CarefulConfig(cpu_share=1.0, wide_look_s=0.01), PlatesOnVehicles(lambda i, b: read("51F-123.45"))
+    )
     lane.start()
     deadline = time.monotonic() + 10
 
@@ -255,6 +260,7 @@ def server(tmp_path_factory):
     stop_server(srv)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("photos", [misread_gate_photos, real_photos_only_the_careful_profile_finds])
 def test_a_real_plate_the_camera_lane_misreads_or_misses_ends_with_the_careful_reads_text(server, photos):
     for k, (image, truth) in enumerate(photos(2)):

@@ -27,7 +27,7 @@ def test_shipped_config_is_valid_and_documented():
 
     def documented(section: dict) -> None:  # in file order, so a key is found on its own line
         for key, value in section.items():
-            line = next(l for l in lines if l.strip().startswith(f"{key}:"))
+            line = next(row for row in lines if row.strip().startswith(f"{key}:"))
             if isinstance(value, dict):  # a section or a profile: its keys say what they are
                 documented(value)
             else:
@@ -86,25 +86,42 @@ def test_environment_then_flags_override(tmp_path):
                                     "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example"})
     assert (config.server.port, config.server.host, config.server.auth_token) == (6001, "0.0.0.0", "t")
     assert config.server.cors_allowed_origins == ("https://a.example", "https://b.example")
-    assert load_config(None, env={"CONFIG": path, "PORT": "6001"}, overrides={"port": 6002}).server.port == 6002
+    assert (
+        load_config(None, env={"CONFIG": path, "PORT": "6001"}, overrides={"port": 6002}).server.port == 6002
+    )
     with pytest.raises(ConfigError, match="PORT"):
         load_config(path, env={"PORT": "http"})
 
 
+@pytest.mark.slow
 def test_server_refuses_to_start_on_a_bad_config_or_missing_weights(tmp_path):
     bad = _write(tmp_path, {"server": {"async_mode": "asyncio"}})
-    proc = subprocess.run([sys.executable, "server.py", "--config", bad], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "server.py", "--config", bad], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "server.async_mode" in proc.stderr
     missing = _write(tmp_path, {"profiles": {"camera": {"weights": str(tmp_path / "gone.pt")}}})
-    proc = subprocess.run([sys.executable, "server.py", "--config", missing], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "server.py", "--config", missing],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "gone.pt" in proc.stderr
     (tmp_path / "broken.onnx").write_bytes(b"not a model" * 100)
     broken = _write(tmp_path, {"profiles": {"camera": {"weights": str(tmp_path / "broken.onnx")}}})
-    proc = subprocess.run([sys.executable, "server.py", "--config", broken, "--port", str(free_port())], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "server.py", "--config", broken, "--port", str(free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 3 and "broken.onnx" in proc.stderr  # found while loading: the server stops
 
 
+@pytest.mark.slow
 def test_the_server_sets_threads_and_monkey_patches_before_any_model_library_loads():
     """server.py reads the config, then sets torch's thread count and eventlet's monkey patching:
     nothing before that may import torch, EasyOCR or Ultralytics, and both must hold once torch loads."""
@@ -113,6 +130,8 @@ def test_the_server_sets_threads_and_monkey_patches_before_any_model_library_loa
             "server.prepare_process(config); import eventlet.patcher, torch, detector.persistent; "
             "print(early, torch.get_num_threads(), eventlet.patcher.is_monkey_patched('socket'))")
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     threads = load_config(env={}).vision.detector.torch_threads
     assert proc.returncode == 0 and proc.stdout.strip() == f"[] {threads} True", proc.stdout + proc.stderr

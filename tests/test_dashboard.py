@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import start_server, stop_server, wait_healthy
 from training.synth import plate_video, write_y4m
 
+pytestmark = pytest.mark.slow  # a real server and headless Chromium
+
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -85,7 +87,9 @@ def test_dashboard_streams_draws_watches_and_recovers(browser, video, tmp_path, 
         assert source.input_value() not in ("file", "watch")  # the first webcam is the default
         tile.locator('[data-action="start"]').click()
 
-        wait_for(lambda: field(tile, "plate") == truth, 90, f"tile never showed {truth}: {field(tile, 'plate')!r}")
+        wait_for(
+            lambda: field(tile, "plate") == truth, 90, f"tile never showed {truth}: {field(tile, 'plate')!r}"
+        )
         frames_before = int(field(tile, "frames"))
         wait_for(lambda: float(field(tile, "fps")) > 0, 20, "no results per second shown")
         wait_for(lambda: int(field(tile, "frames")) > frames_before, 20, "frames stopped counting up")
@@ -93,8 +97,11 @@ def test_dashboard_streams_draws_watches_and_recovers(browser, video, tmp_path, 
         assert field(tile, "latency").endswith("ms") and int(field(tile, "detections")) > 0
 
         # green pixels on the overlay, where the plate is in the (letterboxed) video
-        green = wait_for(lambda: (g := tile.locator('[data-field="overlay"]').evaluate(GREEN_BOX_JS))["n"] > 50 and g,
-                         20, "no green box on the overlay")
+        green = wait_for(
+            lambda: (g := tile.locator('[data-field="overlay"]').evaluate(GREEN_BOX_JS))["n"] > 50 and g,
+            20,
+            "no green box on the overlay",
+        )
         scale = min(green["cw"] / 640, green["ch"] / 480)
         ox, oy = (green["cw"] - 640 * scale) / 2, (green["ch"] - 480 * scale) / 2
         xs = [b for sc in scenes for b in (sc.plates[0].box[0], sc.plates[0].box[2])]
@@ -115,7 +122,9 @@ def test_dashboard_streams_draws_watches_and_recovers(browser, video, tmp_path, 
         # the server goes away: the tile says so; it comes back: the tile recovers
         port = int(server.url.rsplit(":", 1)[1])
         stop_server(server)
-        wait_for(lambda: "reconnecting" in field(tile, "status"), 30, f"status stayed {field(tile, 'status')!r}")
+        wait_for(
+            lambda: "reconnecting" in field(tile, "status"), 30, f"status stayed {field(tile, 'status')!r}"
+        )
         server = start_server(tmp_path, port=port, wait=False)
         wait_healthy(server)
         wait_for(lambda: field(tile, "status") == "connected", 60, "tile did not reconnect")

@@ -15,13 +15,16 @@ import pytest
 
 from detector import ModelLoadError, PersistentDetector, VisionConfig
 from detector.config import DetectorConfig, Profiles, ReaderConfig
-from detector.plate_detector import PlateDetector
 from detector.crops import level_angle, plate_crops, straighten
+from detector.plate_detector import PlateDetector
 from detector.plate_reader import PlateReader, most_convincing
 from detector.results import PlateText
 from detector.rows import other_split, split_rows
 from tests.conftest import ROOT, clear_shot, iou
+from training.evaluate import char_accuracy
 from training.synth import random_plate, render_plate
+
+pytestmark = pytest.mark.slow  # the shipped models
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +37,19 @@ CAMERA, PHOTO = Profiles().camera, Profiles().photo
 
 def test_second_construction_returns_the_loaded_models(detector):
     again = PersistentDetector(VisionConfig())
-    assert again is detector and again.camera is detector.camera and again.photo.reader is detector.photo.reader
+    assert (
+        again is detector and again.camera is detector.camera and again.photo.reader is detector.photo.reader
+    )
     with pytest.raises(ValueError):
         PersistentDetector(VisionConfig(profiles=Profiles(camera=replace(CAMERA, imgsz=640))))
 
 
 def test_each_profile_has_models_of_its_own(detector):
-    """The careful lane reads in a thread of its own: it must share no model with the camera lane or photos."""
+    """The careful lane reads in a thread of its own: it shares no model with the camera lane or photos."""
     pipelines = [detector.camera, detector.photo, detector.careful]
-    assert len({id(p.detector.model) for p in pipelines}) == len({id(p.reader.reader) for p in pipelines}) == 3
+    assert (
+        len({id(p.detector.model) for p in pipelines}) == len({id(p.reader.reader) for p in pipelines}) == 3
+    )
     assert [p.profile for p in pipelines] == [CAMERA, PHOTO, Profiles().careful]
 
 
@@ -62,13 +69,17 @@ def test_reads_rendered_plates_of_every_layout(detector, layout):
 def test_batch_equals_single_and_blank_image_has_no_plates(detector):
     shots = [clear_shot(f"test-batch-{i}") for i in range(3)]
     batch = detector.camera.detect_batch([s.scene.image for s in shots])
-    assert [[r.text for r in reads] for reads in batch] == [[r.text for r in detector.camera.detect(s.scene.image)]
-                                                            for s in shots]
+    assert [[r.text for r in reads] for reads in batch] == [
+        [r.text for r in detector.camera.detect(s.scene.image)] for s in shots
+    ]
     assert detector.camera.detect(np.full((480, 640, 3), 128, np.uint8)) == []
 
 
 def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_one(detector):
-    assert (detector.camera.reader.profile.network, detector.photo.reader.profile.network) == ("vn_plate", "vn_plate_g2")
+    assert (detector.camera.reader.profile.network, detector.photo.reader.profile.network) == (
+        "vn_plate",
+        "vn_plate_g2",
+    )
     shot = clear_shot("test-photo-reader")
     (box,) = [b for b in detector.camera.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
     x1, y1, x2, y2 = box.bbox
@@ -80,7 +91,9 @@ def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_o
     assert every_crop.read_box(shot.scene.image, box.bbox) == most_convincing(photo_reads)
     assert detector.camera.read(shot.scene.image, box) == detector.camera.reader.read(straighten(crop))
     # the recogniser passes are counted: at least one a crop for the photo, one for the camera frame
-    assert len(photo_reads) == 4 and every_crop.read_box(shot.scene.image, box.bbox).passes >= len(photo_reads)
+    assert len(photo_reads) == 4 and every_crop.read_box(shot.scene.image, box.bbox).passes >= len(
+        photo_reads
+    )
     assert detector.camera.read(shot.scene.image, box).passes == 1
     assert detector.photo.detect(shot.scene.image)[0].text == shot.text
 
@@ -98,7 +111,9 @@ def test_a_sure_read_ends_a_boxs_reading(detector):
 
 def test_missing_photo_reader_weights_are_named_before_loading():
     with pytest.raises(ModelLoadError, match=r"no_such_net.pth. Set profiles.careful.network"):
-        PersistentDetector.check_files(VisionConfig(profiles=Profiles(careful=replace(PHOTO, network="no_such_net"))))
+        PersistentDetector.check_files(
+            VisionConfig(profiles=Profiles(careful=replace(PHOTO, network="no_such_net")))
+        )
 
 
 def test_onnx_detector_runs_on_the_configured_threads_without_spinning():
@@ -114,8 +129,12 @@ def test_single_photos_are_found_by_the_photo_detector_camera_frames_by_the_came
     names = (detector.camera.detector.path.name, detector.photo.detector.path.name)
     assert names == ("plate_yolov8n_int8.onnx", "plate_yolov8n_photos_int8.onnx")
     image = clear_shot("test-photo-detector").scene.image
-    assert detector.photo.locate_batch([image]) == PlateDetector(DetectorConfig(), PHOTO).detect_batch([image])
-    assert detector.camera.locate_batch([image]) == PlateDetector(DetectorConfig(), CAMERA).detect_batch([image])
+    assert detector.photo.locate_batch([image]) == PlateDetector(DetectorConfig(), PHOTO).detect_batch(
+        [image]
+    )
+    assert detector.camera.locate_batch([image]) == PlateDetector(DetectorConfig(), CAMERA).detect_batch(
+        [image]
+    )
 
 
 def test_missing_photo_detector_weights_are_named(tmp_path):
@@ -152,7 +171,8 @@ def test_easyocr_english_g2_stays_selectable():
     shot = clear_shot("test-g2", "one_row")
     x1, y1, x2, y2 = shot.box
     read = reader.read(shot.scene.image[y1:y2, x1:x2])
-    assert read.rows == 1 and read.raw_text  # it reads something; how well is the evaluation's business
+    # a general English reader on a clear plate: most characters right (the evaluation says how well)
+    assert read.rows == 1 and char_accuracy(read.raw_text, shot.text) >= 0.6, (read.raw_text, shot.text)
 
 
 def test_shipped_vn_plate_g2_reads_plates_beside_another_reader():
@@ -185,24 +205,39 @@ def test_cli_prints_one_json_line_per_image_and_annotates(tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
     out = tmp_path / "annotated"
-    proc = _cli([str(folder), str(single), str(broken), str(tmp_path / "missing.jpg"), "--annotate", str(out)])
+    proc = _cli(
+        [str(folder), str(single), str(broken), str(tmp_path / "missing.jpg"), "--annotate", str(out)]
+    )
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(lines) == 4, proc.stderr
     by_image = {Path(line["image"]).name: line for line in lines}
     for name, shot in (("a.jpg", shots[0]), ("b.png", shots[1])):
         detections = by_image[name]["detections"]
         assert shot.text in [d["text"] for d in detections]
-        assert set(detections[0]) == {"bbox", "det_confidence", "text", "raw_text", "ocr_confidence", "confidence", "valid", "rows"}
+        assert set(detections[0]) == {
+            "bbox",
+            "det_confidence",
+            "text",
+            "raw_text",
+            "ocr_confidence",
+            "confidence",
+            "valid",
+            "rows",
+        }
     assert "error" in by_image["broken.jpg"] and "error" in by_image["missing.jpg"]
     assert proc.returncode == 1  # some files failed, none crashed the run
     drawn = cv2.imread(str(out / "a.jpg"))
     x1, y1, x2, y2 = shots[0].box
     edge = drawn[max(0, y1 - 3):y2 + 3, max(0, x1 - 3):x2 + 3].reshape(-1, 3).astype(int)
-    assert ((edge[:, 1] > 150) & (edge[:, 0] < 80) & (edge[:, 2] < 80)).sum() > 20  # green box around the plate
+    # green box around the plate
+    assert ((edge[:, 1] > 150) & (edge[:, 0] < 80) & (edge[:, 2] < 80)).sum() > 20
 
 
 def test_cli_runs_with_networking_switched_off(tmp_path):
-    if not shutil.which("unshare") or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+    if (
+        not shutil.which("unshare")
+        or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0
+    ):
         pytest.skip("unshare -n is not permitted here")
     shot = clear_shot("test-offline")
     image = tmp_path / "offline.jpg"
@@ -215,7 +250,8 @@ def test_cli_runs_with_networking_switched_off(tmp_path):
 def test_an_onnx_export_is_a_drop_in_detector(tmp_path, detector):
     from ultralytics import YOLO
 
-    weights = Path(shutil.copy(ROOT / "models" / "plate_yolov8n.pt", tmp_path / "plates.pt"))  # export writes beside it
+    # export writes beside it
+    weights = Path(shutil.copy(ROOT / "models" / "plate_yolov8n.pt", tmp_path / "plates.pt"))
     onnx_path = Path(YOLO(str(weights)).export(format="onnx", imgsz=320, dynamic=True))
     onnx_detector = PlateDetector(DetectorConfig(), replace(CAMERA, weights=onnx_path))
     shot = clear_shot("test-onnx")
@@ -248,11 +284,12 @@ def test_a_plate_is_cut_as_found_enlarged_tighter_and_wider_within_the_image():
     assert shapes == [(25, 100), (50, 200), (25 - 2, 100 - 6), (25 + 4, 100 + 12)]
     assert [c.shape[:2] for c in plate_crops(image, (50, 40, 150, 65))] == [(25, 100)]
     assert plate_crops(image, (0, 0, 200, 30), 4)[3].shape[:2] == (32, 200)  # wider, but not past the edges
-    assert all(c.size == 0 for c in plate_crops(image, (300, 300, 320, 310), 4))  # off the image: empty, no error
+    # off the image: empty, no error
+    assert all(c.size == 0 for c in plate_crops(image, (300, 300, 320, 310), 4))
 
 
 def tilted_plate(seed: str, layout: str, tilt: float) -> tuple[np.ndarray, str]:
-    """A rendered plate on a grey surround turned `tilt` degrees counter-clockwise, cut as a detector box would."""
+    """A rendered plate on grey turned `tilt` degrees counter-clockwise, cut as a detector box would."""
     rng = random.Random(seed)
     spec = random_plate(rng, layout)
     plate = render_plate(spec, rng, 60)
@@ -260,7 +297,9 @@ def tilted_plate(seed: str, layout: str, tilt: float) -> tuple[np.ndarray, str]:
     canvas = np.full((h + 40, w + 40, 3), 90, np.uint8)
     canvas[20:20 + h, 20:20 + w] = plate
     turn = cv2.getRotationMatrix2D(((w + 40) / 2, (h + 40) / 2), tilt, 1)
-    return cv2.warpAffine(canvas, turn, (w + 40, h + 40), borderMode=cv2.BORDER_REPLICATE)[14:h + 26, 14:w + 26], spec.text
+    return cv2.warpAffine(canvas, turn, (w + 40, h + 40), borderMode=cv2.BORDER_REPLICATE)[
+        14 : h + 26, 14 : w + 26
+    ], spec.text
 
 
 @pytest.mark.parametrize("layout", ["one_row", "two_row_car", "motorbike"])

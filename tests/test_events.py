@@ -10,11 +10,14 @@ import time
 
 import cv2
 import numpy as np
+import pytest
 import requests
 
 from tests.conftest import running_server, start_server, write_config
 from tests.test_server import Client
 from training.synth import encode_jpeg, plate_video
+
+pytestmark = pytest.mark.slow  # a real server with the shipped models
 
 
 def misread_video(seed: str, frames: int = 40):
@@ -36,7 +39,9 @@ def stream_in_order(client: Client, camera_id: str, jpegs: list[bytes], fps: flo
     for i, jpeg in enumerate(jpegs):
         if not client.sio.connected:  # the server was killed
             return
-        client.sio.emit("video_frame", {"camera_id": camera_id, "frame": base64.b64encode(jpeg).decode(), "frame_id": i})
+        client.sio.emit(
+            "video_frame", {"camera_id": camera_id, "frame": base64.b64encode(jpeg).decode(), "frame_id": i}
+        )
         time.sleep(1 / fps)
 
 
@@ -69,9 +74,12 @@ def test_one_vehicle_one_event_stable_text_and_track(tmp_path):
         assert set(shown[confirmed_at:]) == {truth}, shown
         assert [e["text"] for e in client.events] == [truth]
         event = client.events[0]
-        # confirmed by three agreeing camera-lane reads, or at once by a careful read after the first camera read
+        # confirmed by three agreeing camera-lane reads, or at once by a careful read after the first camera
+        # read
         assert event["camera_id"] == "gate" and event["track_id"] in track_ids and event["reads"] >= 2
-        assert event["first_seen"] <= event["last_seen"] and event["crop"].startswith("data:image/jpeg;base64,")
+        assert event["first_seen"] <= event["last_seen"] and event["crop"].startswith(
+            "data:image/jpeg;base64,"
+        )
         # the OCR ran on fewer frames than were processed: confirmed tracks are not re-read every frame
         health = srv.health().json()
         assert 0 < health["ocr_calls"] < health["frames"]
@@ -84,7 +92,10 @@ def test_two_cameras_same_plate_two_events_and_log_survives_restart(tmp_path):
     with running_server(tmp_path, config=config) as srv:
         a, b = EventClient(srv.url), EventClient(srv.url)
         try:
-            threads = [threading.Thread(target=stream_in_order, args=(c, cam, jpegs)) for c, cam in ((a, "north"), (b, "south"))]
+            threads = [
+                threading.Thread(target=stream_in_order, args=(c, cam, jpegs))
+                for c, cam in ((a, "north"), (b, "south"))
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -107,9 +118,13 @@ def test_two_cameras_same_plate_two_events_and_log_survives_restart(tmp_path):
         prefix = requests.get(f"{srv.url}/events", params={"prefix": truth[:3]}, timeout=5).json()["events"]
         assert len(prefix) == 2
         assert requests.get(f"{srv.url}/events", params={"prefix": "00X"}, timeout=5).json()["events"] == []
-        future = requests.get(f"{srv.url}/events", params={"since": time.time() + 3600}, timeout=5).json()["events"]
+        future = requests.get(f"{srv.url}/events", params={"since": time.time() + 3600}, timeout=5).json()[
+            "events"
+        ]
         assert future == []
-        assert requests.get(f"{srv.url}/events", params={"limit": 1}, timeout=5).json()["events"].__len__() == 1
+        assert (
+            requests.get(f"{srv.url}/events", params={"limit": 1}, timeout=5).json()["events"].__len__() == 1
+        )
         assert requests.get(f"{srv.url}/events", params={"limit": "many"}, timeout=5).status_code == 400
         assert requests.get(f"{srv.url}/events/doesnotexist/crop", timeout=5).status_code == 404
 
@@ -120,7 +135,10 @@ def test_killed_server_mid_write_leaves_a_readable_log(tmp_path):
     videos = [misread_video(f"events-kill-{i}", frames=24)[1] for i in range(3)]
     srv = start_server(tmp_path, config=config)
     clients = [EventClient(srv.url) for _ in videos]
-    threads = [threading.Thread(target=stream_in_order, args=(c, f"cam{i}", v, 10)) for i, (c, v) in enumerate(zip(clients, videos))]
+    threads = [
+        threading.Thread(target=stream_in_order, args=(c, f"cam{i}", v, 10))
+        for i, (c, v) in enumerate(zip(clients, videos))
+    ]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 30

@@ -21,8 +21,14 @@ def _code(payload) -> str:
 
 
 def test_accepts_base64_data_url_and_bytes(jpeg):
-    for frame in (base64.b64encode(jpeg).decode(), "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), jpeg):
-        parsed = parse_frame({"camera_id": "gate-1:a", "frame": frame, "frame_id": 3, "ts": 1.5}, LIMIT, PIXELS)
+    for frame in (
+        base64.b64encode(jpeg).decode(),
+        "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(),
+        jpeg,
+    ):
+        parsed = parse_frame(
+            {"camera_id": "gate-1:a", "frame": frame, "frame_id": 3, "ts": 1.5}, LIMIT, PIXELS
+        )
         assert (parsed.width, parsed.height, parsed.data) == (640, 480, jpeg)
     assert decode(jpeg).shape == (480, 640, 3)
 

@@ -63,7 +63,11 @@ def test_a_frame_goes_to_its_cameras_slot_and_a_newer_one_replaces_it(tmp_path):
     assert c.emit("video_frame", frame("gate", 1), callback=True) == {"ok": True}
     assert c.emit("video_frame", frame("gate", 2), callback=True) == {"ok": True}
     runtime = built.runtime
-    assert runtime.slots.waiting() == 1 and runtime.stats.total.received == 2 and runtime.stats.total.dropped == 1
+    assert (
+        runtime.slots.waiting() == 1
+        and runtime.stats.total.received == 2
+        and runtime.stats.total.dropped == 1
+    )
     assert [f.payload.frame_id for f in runtime.slots.take(8, timeout=0)] == [2]
 
 
@@ -71,7 +75,12 @@ def test_frames_before_the_models_are_loaded_are_refused_as_not_ready(tmp_path):
     built = plate_server(tmp_path, ready=False)
     c = client(built)
     ack = c.emit("video_frame", frame("gate", 7), callback=True)
-    assert ack["error"] == {"code": "not_ready", "message": ack["error"]["message"], "camera_id": "gate", "frame_id": 7}
+    assert ack["error"] == {
+        "code": "not_ready",
+        "message": ack["error"]["message"],
+        "camera_id": "gate",
+        "frame_id": 7,
+    }
     assert errors(c) == [ack["error"]] and built.runtime.slots.waiting() == 0
 
 
@@ -109,10 +118,15 @@ def test_a_burst_past_the_rate_is_refused_with_one_error_event(tmp_path):
 def test_subscriptions_are_checked_and_bounded(tmp_path):
     built = plate_server(tmp_path, max_subscriptions=5)
     c = client(built)
-    assert c.emit("subscribe", {"camera_id": "no spaces"}, callback=True)["error"]["code"] == "invalid_camera_id"
+    assert (
+        c.emit("subscribe", {"camera_id": "no spaces"}, callback=True)["error"]["code"] == "invalid_camera_id"
+    )
     for i in range(5):
         assert c.emit("subscribe", {"camera_id": f"cam{i}"}, callback=True) == {"ok": True}
-    assert c.emit("subscribe", {"camera_id": "one-more"}, callback=True)["error"]["code"] == "too_many_subscriptions"
+    assert (
+        c.emit("subscribe", {"camera_id": "one-more"}, callback=True)["error"]["code"]
+        == "too_many_subscriptions"
+    )
     assert c.emit("unsubscribe", {"camera_id": "cam0"}, callback=True) == {"ok": True}
     assert c.emit("subscribe", {"camera_id": "one-more"}, callback=True) == {"ok": True}
 
@@ -126,8 +140,12 @@ def test_the_pump_sends_a_result_to_its_sender_and_the_cameras_viewers_once_each
     waiting = built.runtime.slots.take(1, timeout=0)[0]
     for c in (sender, viewer, stranger):
         c.get_received()
-    ResultsPump(built.socketio, built.runtime, LoopWaker()).deliver(FrameResult(waiting, (), (64, 48), {"total": 1.0}))
-    got = {name: [m["args"][0] for m in c.get_received()] for name, c in (("sender", sender), ("viewer", viewer))}
+    ResultsPump(built.socketio, built.runtime, LoopWaker()).deliver(
+        FrameResult(waiting, (), (64, 48), {"total": 1.0})
+    )
+    got = {
+        name: [m["args"][0] for m in c.get_received()] for name, c in (("sender", sender), ("viewer", viewer))
+    }
     assert [r["frame_id"] for r in got["sender"]] == [5] and [r["frame_id"] for r in got["viewer"]] == [5]
     assert got["viewer"][0]["detections"] == [] and got["viewer"][0]["frame_size"] == [64, 48]
     assert stranger.get_received() == []

@@ -119,7 +119,8 @@ def test_old_plates_open_no_door_to_retired_codes_or_misread_military_plates():
     assert not normalise("13A-123.45").valid  # the retired code is only taken on an old-style plate
     assert normalise_rows(["AB", "1234"]).text == "AB-12-34"  # a square red plate stays military
     assert normalise_rows(["QH", "5454"]).kind == "military"
-    assert normalise_rows(["70", "2007"]).text == "TD-20-07"  # digits for its letters: not an old plate's 70 200-T
+    # digits for its letters: not an old plate's 70 200-T
+    assert normalise_rows(["70", "2007"]).text == "TD-20-07"
 
 
 def test_letter_slot_never_holds_a_digit_and_digit_slot_never_a_letter():

@@ -5,7 +5,9 @@ from realtime.events import PlateEvent
 from realtime.plate_log import PlateLog
 
 
-def event(i: int, text: str = "51F-123.45", camera: str = "gate", seen: float = 100.0, crop=b"jpeg") -> PlateEvent:
+def event(
+    i: int, text: str = "51F-123.45", camera: str = "gate", seen: float = 100.0, crop=b"jpeg"
+) -> PlateEvent:
     return PlateEvent(camera, i, text, 0.9, seen, seen + 1, 3, crop, id=f"e{i}")
 
 
@@ -27,7 +29,10 @@ def test_upsert_filter_and_keep_the_crop(tmp_path):
 def test_a_refused_write_is_counted_and_the_writer_goes_on(tmp_path):
     log = PlateLog(tmp_path / "log.db")
     with sqlite3.connect(tmp_path / "log.db") as db:
-        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.text = 'BAD' BEGIN SELECT RAISE(ABORT, 'no'); END")
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.text = 'BAD' "
+            "BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
     log.record(event(1, "BAD"))
     log.flush()
     log.record(event(2))

@@ -11,7 +11,9 @@ def test_split_is_stratified_fixed_and_disjoint(tmp_path):
     train, evaluation = split(photos)
     assert len(train) + len(evaluation) == 500
     assert not {p.path for p in train} & {p.path for p in evaluation}
-    per_group = {g: sum(p.group == g for p in evaluation) for g in ("car, white", "motorbike", "military, red")}
+    per_group = {
+        g: sum(p.group == g for p in evaluation) for g in ("car, white", "motorbike", "military, red")
+    }
     assert per_group == {"car, white": 60, "motorbike": 12, "military, red": 3}
     assert split(list(reversed(photos)))[1] == evaluation  # order of the csv does not matter
     assert evaluation[0].path.parent == tmp_path / "images"

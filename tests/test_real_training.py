@@ -26,7 +26,9 @@ PHOTOS = 14  # one group: 2 go to the evaluation split, and photo_011 is the hel
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -74,7 +76,14 @@ def test_real_report_splits_photos_by_how_wide_their_characters_are():
     assert char_width_bucket(two_row, (0, 0, 32, 30)) == "chars 6-8 px wide"  # 32 / 5, not 32 / 9
     old_plate = RealPhoto(Path("c.jpg"), "60 737-HR", "motorbike")  # rows "60" / "737HR": 5, not half of 7
     assert char_width_bucket(old_plate, (0, 0, 18, 20)) == "chars 0-4 px wide"  # 18 / 5
-    keys = ["all", "chars 8+ px wide", "chars 4-6 px wide", "two_row", "chars 0-4 px wide", "chars 6-8 px wide"]
+    keys = [
+        "all",
+        "chars 8+ px wide",
+        "chars 4-6 px wide",
+        "two_row",
+        "chars 0-4 px wide",
+        "chars 6-8 px wide",
+    ]
     assert sorted(keys, key=_report_order) == ["two_row", "chars 0-4 px wide", "chars 4-6 px wide",
                                                "chars 6-8 px wide", "chars 8+ px wide", "all"]
 
@@ -92,10 +101,12 @@ def test_reference_boxes_merge_the_caption_matched_and_the_by_eye_ones(tmp_path)
     assert not shipped[0] & shipped[1] and len(eval_boxes()) == 384
 
 
+@pytest.mark.slow
 def test_proposals_keep_the_captioned_plate_not_the_other(captioned):
     root, truth, boxes = captioned
     proposals = json.loads(boxes.read_text())["proposals"]
-    assert {p["file"] for p in proposals} == set(truth) - {"photo_006.jpg", "photo_009.jpg"}  # never the eval split
+    # never the eval split
+    assert {p["file"] for p in proposals} == set(truth) - {"photo_006.jpg", "photo_009.jpg"}
     trusted = [p for p in proposals if p["box"] and p["score"] >= 0.6]
     assert len(trusted) >= 9, [(p["caption"], p["read"]) for p in proposals]
     for p in trusted:
@@ -104,6 +115,7 @@ def test_proposals_keep_the_captioned_plate_not_the_other(captioned):
     assert (boxes.parent / "kept.png").stat().st_size > 0 and (boxes.parent / "rejected.png").is_file()
 
 
+@pytest.mark.slow
 def test_detection_set_labels_the_captioned_plate_and_paints_over_the_rest(captioned, tmp_path):
     root, truth, boxes = captioned
     proposals = {p["file"]: p for p in json.loads(boxes.read_text())["proposals"]}
@@ -113,7 +125,9 @@ def test_detection_set_labels_the_captioned_plate_and_paints_over_the_rest(capti
     name = next(f for f in trusted if f != "photo_011.jpg" and proposals[f]["others"])
     image = cv2.imread(str(tmp_path / "train" / "images" / f"real_{name[:-4]}.jpg"))
     h, w = image.shape[:2]
-    cls, cx, cy, bw, bh = map(float, (tmp_path / "train" / "labels" / f"real_{name[:-4]}.txt").read_text().split())
+    cls, cx, cy, bw, bh = map(
+        float, (tmp_path / "train" / "labels" / f"real_{name[:-4]}.txt").read_text().split()
+    )
     x1, y1, x2, y2 = proposals[name]["box"]
     assert cls == 0 and abs(cx * w - (x1 + x2) / 2) < 1 and abs(bw * w - (x2 - x1)) < 1
     ox1, oy1, ox2, oy2 = truth[name][1]
@@ -121,6 +135,7 @@ def test_detection_set_labels_the_captioned_plate_and_paints_over_the_rest(capti
     assert image[y1:y2, x1:x2].std() > 20  # the labelled one is untouched
 
 
+@pytest.mark.slow
 def test_reader_and_detector_train_on_the_trusted_boxes(captioned, tmp_path):
     root, _, boxes = captioned
     proc = run("training.train_reader", "--samples", "20", "--epochs", "1", "--real", str(boxes),
@@ -135,6 +150,7 @@ def test_reader_and_detector_train_on_the_trusted_boxes(captioned, tmp_path):
     assert np.isfinite(float(labels[0].read_text().split()[1]))
 
 
+@pytest.mark.slow
 def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_reader(captioned, tmp_path):
     root, truth, _ = captioned
     reference = tmp_path / "eval_boxes.json"
@@ -152,7 +168,8 @@ def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_rea
     report = json.loads(report_path.read_text())
     assert report["set"] == {"photos": 2, "root": str(root), "reference_boxes": len(boxes)}
     assert report["detector"]["recall"]["all"] == {"photos": len(boxes), "recall": 1.0}
-    assert report["detector"]["recall"]["box from eval_boxes"] == report["detector"]["recall"]["all"]  # one source
+    # one source
+    assert report["detector"]["recall"]["box from eval_boxes"] == report["detector"]["recall"]["all"]
     assert report["detector"]["weights"] == str(weights_path(Profiles().photo))  # the photos' detector
     reader = next(iter(report["readers"].values()))["all"]
     assert reader["photos"] == 2 and reader["box_exact"] is not None

@@ -16,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from detector.plate_format import alnum
 from tests.conftest import clear_shot, iou, running_server, start_server, stop_server, write_config
 
+pytestmark = pytest.mark.slow  # a real server with the shipped models
+
 
 class Client:
     """A Socket.IO client that records what the server sends it."""
@@ -38,8 +40,12 @@ class Client:
         """Send at `fps` for `seconds`, and on (up to a minute) until `until_results` results came back."""
         frame = base64.b64encode(jpeg).decode()
         start, i = time.monotonic(), 0
-        while time.monotonic() - start < seconds or (len(self.results) < until_results and time.monotonic() - start < 60):
-            self.sio.emit("video_frame", {"camera_id": camera_id, "frame": frame, "frame_id": i, "ts": time.time()})
+        while time.monotonic() - start < seconds or (
+            len(self.results) < until_results and time.monotonic() - start < 60
+        ):
+            self.sio.emit(
+                "video_frame", {"camera_id": camera_id, "frame": frame, "frame_id": i, "ts": time.time()}
+            )
             i += 1
             time.sleep(1 / fps)
 
@@ -79,7 +85,10 @@ def test_six_cameras_stream_and_each_gets_its_own_reads(server, shots):
             health_times.append(time.monotonic() - t0)
             time.sleep(0.4)
 
-    threads = [threading.Thread(target=c.stream, args=(f"cam{i}", shots[i].jpeg, 10, 6, 5)) for i, c in enumerate(clients)]
+    threads = [
+        threading.Thread(target=c.stream, args=(f"cam{i}", shots[i].jpeg, 10, 6, 5))
+        for i, c in enumerate(clients)
+    ]
     threads.append(threading.Thread(target=poll_health))
     for t in threads:
         t.start()
@@ -90,8 +99,14 @@ def test_six_cameras_stream_and_each_gets_its_own_reads(server, shots):
             results = client.wait_results(5)
             assert len(results) >= 5, f"cam{i} got {len(results)} results"
             assert {r["camera_id"] for r in results} == {f"cam{i}"}
-            right = [r for r in results if any(d["text"] == shots[i].text and iou(d["bbox"], shots[i].box) >= 0.5
-                                               for d in r["detections"])]
+            right = [
+                r
+                for r in results
+                if any(
+                    d["text"] == shots[i].text and iou(d["bbox"], shots[i].box) >= 0.5
+                    for d in r["detections"]
+                )
+            ]
             assert len(right) >= 0.8 * len(results), (shots[i].text, [r["detections"] for r in results[:3]])
             first = results[0]
             assert first["frame_size"] == [640, 480]
@@ -115,7 +130,10 @@ def _jpeg_with_claimed_size(jpeg: bytes, width: int, height: int) -> bytes:
 
 BAD_FRAMES = {
     "not base64": ({"camera_id": "bad", "frame": "this is not base64 !!"}, "invalid_frame"),
-    "base64 of text": ({"camera_id": "bad", "frame": base64.b64encode(b"hello world, no image").decode()}, "invalid_frame"),
+    "base64 of text": (
+        {"camera_id": "bad", "frame": base64.b64encode(b"hello world, no image").decode()},
+        "invalid_frame",
+    ),
     "empty string": ({"camera_id": "bad", "frame": ""}, "invalid_frame"),
     "frame missing": ({"camera_id": "bad"}, "invalid_frame"),
     "frame a number": ({"camera_id": "bad", "frame": 12345}, "invalid_frame"),
@@ -137,12 +155,28 @@ def test_bad_inputs_get_their_error_and_hurt_no_one(server, shots):
     good, bad = Client(server.url), Client(server.url)
     jpeg = shots[0].jpeg
     cases = dict(BAD_FRAMES)
-    cases["truncated JPEG"] = ({"camera_id": "bad", "frame": base64.b64encode(jpeg[: len(jpeg) // 2]).decode()}, "invalid_frame")
-    cases["huge claimed size"] = ({"camera_id": "bad", "frame": base64.b64encode(_jpeg_with_claimed_size(jpeg, 60000, 60000)).decode()}, "image_too_large")
-    just_over = jpeg[:-2] + b"\0" * (2_000_000 + 1000 - len(jpeg)) + b"\xff\xd9"  # max_frame_bytes is 2,000,000
-    cases["over max_frame_bytes"] = ({"camera_id": "bad", "frame": base64.b64encode(just_over).decode()}, "frame_too_large")
+    cases["truncated JPEG"] = (
+        {"camera_id": "bad", "frame": base64.b64encode(jpeg[: len(jpeg) // 2]).decode()},
+        "invalid_frame",
+    )
+    cases["huge claimed size"] = (
+        {"camera_id": "bad", "frame": base64.b64encode(_jpeg_with_claimed_size(jpeg, 60000, 60000)).decode()},
+        "image_too_large",
+    )
+    # max_frame_bytes is 2,000,000
+    just_over = jpeg[:-2] + b"\0" * (2_000_000 + 1000 - len(jpeg)) + b"\xff\xd9"
+    cases["over max_frame_bytes"] = (
+        {"camera_id": "bad", "frame": base64.b64encode(just_over).decode()},
+        "frame_too_large",
+    )
     cases["binary garbage"] = ({"camera_id": "bad", "frame": b"\x00\x01garbage"}, "invalid_frame")
-    cases["corrupt pixels"] = ({"camera_id": "bad", "frame": base64.b64encode(jpeg[:200] + bytes(len(jpeg) - 202) + b"\xff\xd9").decode()}, "invalid_frame")
+    cases["corrupt pixels"] = (
+        {
+            "camera_id": "bad",
+            "frame": base64.b64encode(jpeg[:200] + bytes(len(jpeg) - 202) + b"\xff\xd9").decode(),
+        },
+        "invalid_frame",
+    )
     try:
         stream = threading.Thread(target=good.stream, args=("good", jpeg, 8, 4 + len(cases) * 0.05, 10))
         stream.start()
@@ -156,8 +190,13 @@ def test_bad_inputs_get_their_error_and_hurt_no_one(server, shots):
             assert ack["error"]["message"]
         stream.join()
         deadline = time.monotonic() + 10
-        while not any(e["code"] == "invalid_frame" and e.get("camera_id") == "bad" and "decoded" in e["message"]
-                      for e in bad.errors) and time.monotonic() < deadline:
+        while (
+            not any(
+                e["code"] == "invalid_frame" and e.get("camera_id") == "bad" and "decoded" in e["message"]
+                for e in bad.errors
+            )
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         assert any("decoded" in e["message"] for e in bad.errors), bad.errors[-3:]
         assert {e["code"] for e in bad.errors} >= {"invalid_frame", "invalid_camera_id", "invalid_payload"}
@@ -213,10 +252,23 @@ def test_health_and_metrics(server, shots):
         client.wait_results(1)
         health = server.health().json()
         assert health["status"] == "ok"
-        assert set(health) >= {"status", "models", "uptime_s", "clients", "cameras", "fps", "dropped", "memory"}
+        assert set(health) >= {
+            "status",
+            "models",
+            "uptime_s",
+            "clients",
+            "cameras",
+            "fps",
+            "dropped",
+            "memory",
+        }
         assert health["clients"] >= 1 and "metrics-cam" in health["cameras"]
         models = health["models"]  # per profile
-        assert [models[p]["reader"] for p in ("camera", "photo", "careful")] == ["vn_plate", "vn_plate_g2", "vn_plate_g2"]
+        assert [models[p]["reader"] for p in ("camera", "photo", "careful")] == [
+            "vn_plate",
+            "vn_plate_g2",
+            "vn_plate_g2",
+        ]
         assert (models["camera"]["imgsz"], models["photo"]["imgsz"]) == (256, 480)
         text = requests.get(f"{server.url}/metrics", timeout=5).text
         families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -243,8 +295,12 @@ def test_http_detect_accepts_three_body_forms_and_refuses_bad_ones(server, shots
     bad = requests.post(url, data=b"not an image", headers={"Content-Type": "image/jpeg"}, timeout=10)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_frame"
     assert requests.post(url, json={"nothing": 1}, timeout=10).status_code == 400
-    assert requests.post(url, data=b"x", headers={"Content-Type": "text/plain"}, timeout=10).status_code == 415
-    big = requests.post(url, data=b"\xff\xd8" + bytes(3_000_000), headers={"Content-Type": "image/jpeg"}, timeout=10)
+    assert (
+        requests.post(url, data=b"x", headers={"Content-Type": "text/plain"}, timeout=10).status_code == 415
+    )
+    big = requests.post(
+        url, data=b"\xff\xd8" + bytes(3_000_000), headers={"Content-Type": "image/jpeg"}, timeout=10
+    )
     assert big.status_code == 413 and big.json()["error"]["code"] == "frame_too_large"
 
 
@@ -271,7 +327,11 @@ def test_limits_token_and_camera_count(tmp_path, shots):
         refusals: list = []
         with pytest.raises(socketio.exceptions.ConnectionError):
             Client(srv.url, refusals=refusals)
-        assert refusals and refusals[0]["data"]["code"] == "unauthorized" and "token" in refusals[0]["data"]["message"]
+        assert (
+            refusals
+            and refusals[0]["data"]["code"] == "unauthorized"
+            and "token" in refusals[0]["data"]["message"]
+        )
         client = Client(srv.url, auth={"token": "s3cret"})
         try:
             assert client.send("a", frame)["ok"] and client.send("b", frame)["ok"]
@@ -326,7 +386,8 @@ def test_a_flood_of_connections_is_refused_past_max_clients_and_leaves_nothing_b
             assert last.send("gate", frame)["ok"] and last.wait_results(1)
         finally:
             last.close()
-        assert 1 <= srv.log().count("3 clients already") <= 1 + flood_s // 10  # a line per 10 s, not per refusal
+        # a line per 10 s, not per refusal
+        assert 1 <= srv.log().count("3 clients already") <= 1 + flood_s // 10
 
 
 def test_results_echo_frame_id_and_ts(server, shots):
@@ -336,7 +397,9 @@ def test_results_echo_frame_id_and_ts(server, shots):
         result = client.wait_results(1)[0]
         assert result["frame_id"] == "f-42" and result["ts"] == 1234.5
         # a data URL and a binary attachment are frames too
-        client.send("echo", "data:image/jpeg;base64," + base64.b64encode(shots[3].jpeg).decode(), frame_id="url")
+        client.send(
+            "echo", "data:image/jpeg;base64," + base64.b64encode(shots[3].jpeg).decode(), frame_id="url"
+        )
         time.sleep(0.3)
         client.send("echo", shots[3].jpeg, frame_id="binary")
         results = client.wait_results(3)

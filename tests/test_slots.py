@@ -31,9 +31,13 @@ def test_jobs_are_bounded_and_taken_first_one_per_batch():
     slots.put(frame("a", 1))
     assert slots.put_job(frame("http", 1)) and slots.put_job(frame("http", 2))
     assert not slots.put_job(frame("http", 3))
-    assert [f.payload.camera_id for f in slots.take(2, timeout=0)] == ["http", "a"]  # the camera is not starved
+    # the camera is not starved
+    assert [f.payload.camera_id for f in slots.take(2, timeout=0)] == ["http", "a"]
     slots.put(frame("a", 2))
-    assert [(f.payload.camera_id, f.payload.frame_id) for f in slots.take(8, timeout=0)] == [("http", 2), ("a", 2)]
+    assert [(f.payload.camera_id, f.payload.frame_id) for f in slots.take(8, timeout=0)] == [
+        ("http", 2),
+        ("a", 2),
+    ]
 
 
 def test_the_naive_references_slots_queue_every_frame_in_arrival_order():

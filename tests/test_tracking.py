@@ -22,7 +22,9 @@ def frame(*plates: tuple[PlateBox, int]) -> np.ndarray:
     """A grey frame with each plate drawn as a picture of its own (seeded noise) that moves with its box."""
     image = np.full((480, 640, 3), 100, np.uint8)
     for b, seed in plates:
-        image[b.y1:b.y2, b.x1:b.x2] = np.random.default_rng(seed).integers(0, 255, (b.y2 - b.y1, b.x2 - b.x1, 3))
+        image[b.y1 : b.y2, b.x1 : b.x2] = np.random.default_rng(seed).integers(
+            0, 255, (b.y2 - b.y1, b.x2 - b.x1, 3)
+        )
     return image
 
 
@@ -80,7 +82,9 @@ def test_boxes_keep_their_track_while_moving_and_new_plates_get_new_ids():
 
 def test_tracks_expire_when_unseen():
     tracker = CameraTracker(TrackingConfig(expire_s=1.0))
-    first, again, later = (see(tracker, [(box(100), 1)], t, Reader("29A-1234"))[0].track.id for t in (0.0, 0.5, 5.0))
+    first, again, later = (
+        see(tracker, [(box(100), 1)], t, Reader("29A-1234"))[0].track.id for t in (0.0, 0.5, 5.0)
+    )
     assert first == again != later
 
 
@@ -89,7 +93,8 @@ def test_confirmation_needs_agreeing_reads_then_text_holds_against_misreads():
     texts = ["51F-123.45", "51F-128.45", "51F-123.45", "51F-123.45", "57F-123.45", "31F-123.46", "51F-123.45"]
     shown = []
     for i, text in enumerate(texts):
-        tracker.tracks and setattr(next(iter(tracker.tracks.values())), "frames_since_read", 5)  # read every frame
+        # read every frame
+        tracker.tracks and setattr(next(iter(tracker.tracks.values())), "frames_since_read", 5)
         (seen,) = see(tracker, [(box(100 + i), 1)], i * 0.1, Reader(text))
         shown.append((seen.shown.text, seen.track.confirmed, seen.track.id))
     assert not shown[1][1]  # two reads never confirm
@@ -182,7 +187,8 @@ def test_a_plate_looks_like_itself_moving_and_unlike_the_next_vehicle_at_the_sam
     scenes = plate_video(random.Random("look"), 10, step=3.0)
     looks = [look(sc.image, sc.plates[0].box) for sc in scenes]
     assert min(similarity(looks[0], later) for later in looks[1:]) >= 0.8
-    # vehicles in turn at one spot: each is read at once (below same_look), most look wholly new (below new_look)
+    # vehicles in turn at one spot: each is read at once (below same_look), most look wholly new (below
+    # new_look)
     queue = gate_visits(random.Random("look-queue"), list(range(6)), frames=1)
     firsts = [look(sc.image, sc.plates[0].box) for sc in queue]
     pairs = [similarity(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1:]]

@@ -13,6 +13,8 @@ from tests.conftest import iou, start_server, stop_server
 from tests.test_events import EventClient, stream_in_order
 from training.synth import Scene, encode_jpeg, gate_visits, render_scene
 
+pytestmark = pytest.mark.slow  # a real server with the shipped models
+
 FPS = 10
 HOLD = 25  # frames each vehicle stands at the spot: 2.5 s
 SETTLED = FPS  # a vehicle's frames after its first second
@@ -39,14 +41,18 @@ def replay(server, camera_id: str, scenes: list[Scene]) -> tuple[list[dict], lis
 
 def shows(result: dict, plate) -> bool:
     """The result shows this plate's own text on a box over it."""
-    return any(d["text"] == plate.spec.text and iou(d["bbox"], plate.box) >= 0.5 for d in result["detections"])
+    return any(
+        d["text"] == plate.spec.text and iou(d["bbox"], plate.box) >= 0.5 for d in result["detections"]
+    )
 
 
 def check_each_vehicle(scenes: list[Scene], results: list[dict], events: list[dict], gap: int) -> None:
     stops = range(0, len(scenes), HOLD + gap)
     truths = [scenes[start].plates[0].spec.text for start in stops]
     assert [e["text"] for e in events] == truths, (truths, events)
-    assert len({e["track_id"] for e in events}) == len(truths) and len({e["id"] for e in events}) == len(truths)
+    assert len({e["track_id"] for e in events}) == len(truths) and len({e["id"] for e in events}) == len(
+        truths
+    )
     by_frame = {r["frame_id"]: r for r in results}
     for start, truth in zip(stops, truths):
         settled = [by_frame[i] for i in range(start + SETTLED, start + HOLD) if i in by_frame]

@@ -1,17 +1,20 @@
 """The inference worker with the real models: a frame that breaks the models fails alone."""
 import cv2
 import numpy as np
+import pytest
 
 from detector import PersistentDetector
 from detector.config import DetectorConfig, Profiles
 from detector.persistent import Pipeline
 from detector.plate_detector import PlateDetector
+from detector.tracking import TrackingConfig
 from realtime.frames import parse_frame
 from realtime.slots import Frame, FrameSlots
 from realtime.threads import LoopWaker
 from realtime.worker import InferenceWorker
-from detector.tracking import TrackingConfig
 from tests.conftest import clear_shot
+
+pytestmark = pytest.mark.slow  # the shipped models
 
 POISON = (0, 0, 255)  # a frame of pure red makes the wrapped models raise
 
@@ -38,7 +41,9 @@ class PoisonedModels:
 
 
 def frame(camera_id: str, jpeg: bytes) -> Frame:
-    return Frame(parse_frame({"camera_id": camera_id, "frame": jpeg}, 2_000_000, 10**8), sid="sid-" + camera_id)
+    return Frame(
+        parse_frame({"camera_id": camera_id, "frame": jpeg}, 2_000_000, 10**8), sid="sid-" + camera_id
+    )
 
 
 def test_a_frame_that_breaks_the_models_fails_alone_and_the_batch_goes_on():
@@ -69,12 +74,15 @@ def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
     worker = InferenceWorker(lambda: None, FrameSlots(), LoopWaker(), 8, TrackingConfig())
     worker.detector = PersistentDetector()
     shots = [clear_shot(f"photo-{i}") for i in range(6)]
-    photos = [Frame(parse_frame({"camera_id": "http", "frame": wide_photo(s.jpeg)}, 2_000_000, 10**8), sid=None)
-              for s in shots]
+    photos = [
+        Frame(parse_frame({"camera_id": "http", "frame": wide_photo(s.jpeg)}, 2_000_000, 10**8), sid=None)
+        for s in shots
+    ]
     camera_jpeg = wide_photo(shots[0].jpeg)
     results = worker.process([frame("cam", camera_jpeg)] + photos)  # one batch, both kinds
     assert [r.reads[0].text for r in results if r.frame.profile == "photo"] == [s.text for s in shots]
-    assert all(r.ocr_calls >= len(r.reads) for r in results if r.frame.profile == "photo")  # recogniser passes
+    # recogniser passes
+    assert all(r.ocr_calls >= len(r.reads) for r in results if r.frame.profile == "photo")
     (camera,) = [r for r in results if r.frame.profile == "camera"]
     # the camera frame was looked at at the camera size by the camera model: the boxes of a
     # detector that knows no other size and no other model
