@@ -15,7 +15,7 @@ import numpy as np
 
 # margins added to each side as shares of the box's (width, height), None: the box enlarged 2x.
 # In this order: the box as found, enlarged, tighter, wider: the best single crops on the real
-# validation photos (models/MODEL_CARD.md), so the first `count` are the best `count`
+# validation photos (docs/history.md), so the first `count` are the best `count`
 CROPS: tuple[tuple[float, float] | None, ...] = ((0.0, 0.0), None, (-0.03, -0.04), (0.06, 0.08))
 MAX_CROPS = len(CROPS)
 # levelling: the rotations (degrees) tried, the one giving the sharpest row profile wins
