@@ -18,6 +18,9 @@ are past capacity: ours and the naive server again, same run, at --capacity-came
 24) for --capacity-duration seconds, where ours must also keep p95 under 300 ms and its drop
 counters must account for every frame it did not process. Writes a JSON report and a PNG
 chart, prints a table and the verdicts of issue 5's targets.
+
+Over 300 lines: the camera clients, the sampling, the references and the report that judges
+them are one experiment, read top to bottom; bench/naive_server.py holds the naive server.
 """
 from __future__ import annotations
 

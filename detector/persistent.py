@@ -1,7 +1,7 @@
 """PersistentDetector: each profile's detector and reader, loaded once per process.
 
-Loading YOLO and EasyOCR takes seconds and hundreds of MB; doing it per frame is what
-made the old design take 5.5 s a frame. Constructing PersistentDetector a second time
+Loading YOLO and EasyOCR takes seconds and hundreds of MB; done per frame it costs 5.5 s a
+frame (the design this one replaced). Constructing PersistentDetector a second time
 returns the instance already loaded. Each profile (config.yaml `profiles:`) is a `Pipeline`
 with models of its own: `camera` for live frames, `photo` for single photos, `careful` for the
 careful lane's reads. A model is not thread-safe: use each pipeline from one thread at a time.

@@ -17,9 +17,8 @@ TWO_ROW_MAX_ASPECT = 2.0  # narrower than this is always two rows
 # below 2.5:1, where real two-row plates still come (their gaps are noisy), strictly above.
 GAP_RATIO_NARROW, NARROW_ASPECT, GAP_RATIO = 0.75, 2.5, 0.45
 # Chosen on 487 real training crops of aspect 1.6-3.2 that read exactly as one row or as two but
-# not both, and 348 synthetic ones: the old rule (always two rows below 2.5:1, 0.45 above) cut
-# 140 real ones wrongly (red military one-row plates at 2.1-2.5, most of all) and 1 synthetic;
-# this one 42 and 5.
+# not both, and 348 synthetic ones: this rule cuts 42 real and 5 synthetic ones wrongly, against
+# 140 and 1 for "always two rows below 2.5:1" (red military one-row plates at 2.1-2.5, mostly).
 # Shapes where real crops of both kinds come: a single photo's unreadable crop of such a shape is
 # read the other way too (other_split).
 AMBIGUOUS_ASPECT = (1.6, 3.6)

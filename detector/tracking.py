@@ -20,6 +20,9 @@ vehicle's text onto the next. Two checks keep a track to one vehicle:
   text starts a new track with that read (so a readable new vehicle gets its own track on its
   first frame). An unconfirmed track only splits so when its look changed too: a parked car
   whose first reads disagree must still settle on one track.
+
+Over 300 lines because the vote, the look checks and the careful reads all act on the same
+Track and a change to one is a change to the others: apart, they would be read side by side.
 A new track shows nothing it has not read itself.
 
 Plates the camera lane's detector cannot see (small, distant) can still be found by a closer
