@@ -56,7 +56,7 @@ class TrackingConfig:
     confirm_reads: int = 3  # agreeing valid reads that confirm a track
     reread_every: int = 10  # a confirmed track is read again every this many frames
     # an unconfirmed track is read every this many frames (the careful lane reads it too)
-    unconfirmed_every: int = 2
+    unconfirmed_every: int = 1
     max_reads: int = 30  # reads kept per track (the vote's memory)
     # a box that looks less like its track's last read than this twice in a row is another vehicle
     new_look: float = 0.55
