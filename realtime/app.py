@@ -17,6 +17,7 @@ from detector import PersistentDetector
 from detector.config import resolve
 from realtime.config import AppConfig
 from realtime.events import EventBook
+from realtime.payloads import StrictPacket
 from realtime.plate_log import PlateLog
 from realtime.pump import ResultsPump
 from realtime.routes import http_routes
@@ -38,6 +39,17 @@ def origin_check(allowed: tuple[str, ...]) -> Callable[[str | None, dict], bool]
     return is_allowed
 
 
+def read_chunked_bodies(wsgi_app: Callable) -> Callable:
+    """Eventlet de-chunks a chunked request body but does not say so, and Werkzeug then reads such a body
+    as empty (a valid /detect image got 400): mark it terminated, so it is read, capped at
+    MAX_CONTENT_LENGTH (413 past it). Werkzeug's own server (threading mode) already marks it."""
+    def app(environ: dict, start_response: Callable):
+        if getattr(environ.get("wsgi.input"), "chunked_input", False):
+            environ["wsgi.input_terminated"] = True
+        return wsgi_app(environ, start_response)
+    return app
+
+
 @dataclass(frozen=True)
 class PlateServer:
     app: Flask
@@ -57,7 +69,7 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     socketio = SocketIO(
         app, async_mode=server.async_mode, logger=False, engineio_logger=False,
         cors_allowed_origins=origin_check(server.cors_allowed_origins),
-        max_http_buffer_size=server.max_frame_bytes * 4 // 3 + 65536,
+        max_http_buffer_size=server.max_frame_bytes * 4 // 3 + 65536, serializer=StrictPacket,
     )
     slots, waker = slots or FrameSlots(), LoopWaker()
     load = load_detector or (lambda: PersistentDetector(config.vision))
@@ -67,6 +79,7 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     )
     runtime = Runtime(config, slots, worker, Stats(),
                       EventBook(config.events.window_s), PlateLog(resolve(config.events.database)))
+    app.wsgi_app = read_chunked_bodies(app.wsgi_app)
     register_socket_handlers(socketio, runtime)
     app.register_blueprint(http_routes(runtime, socketio.server.eio.create_event))
     pump = ResultsPump(socketio, runtime, waker)

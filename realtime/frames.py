@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import struct
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-CAMERA_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+CAMERA_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # the whole id (fullmatch: no trailing newline)
 DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 
 
@@ -42,7 +43,7 @@ class FramePayload:
 
 def camera_id_of(payload: Any) -> str:
     camera_id = payload.get("camera_id") if isinstance(payload, dict) else None
-    if not isinstance(camera_id, str) or not CAMERA_ID.match(camera_id):
+    if not isinstance(camera_id, str) or not CAMERA_ID.fullmatch(camera_id):
         raise FrameError("invalid_camera_id", "camera_id must be 1-64 characters of A-Z a-z 0-9 _ . : -")
     return camera_id
 
@@ -122,8 +123,9 @@ def parse_frame(payload: Any, max_bytes: int, max_pixels: int) -> FramePayload:
                                      and len(str(frame_id)) <= 64):
         raise FrameError("invalid_payload", "frame_id must be a string or integer of at most 64 characters")
     ts = payload.get("ts")
-    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float))):
-        raise FrameError("invalid_payload", "ts must be a number")
+    # NaN or Infinity would be echoed as bare NaN, which no browser's JSON parser reads
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts)):
+        raise FrameError("invalid_payload", "ts must be a finite number")
     annotate = payload.get("annotate", False)
     if not isinstance(annotate, bool):
         raise FrameError("invalid_payload", "annotate must be true or false")

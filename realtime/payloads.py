@@ -1,6 +1,10 @@
 """What the server sends: one builder per message, shared by the Socket.IO emits and the HTTP routes."""
 from __future__ import annotations
 
+import json
+
+from socketio.packet import Packet
+
 from realtime.frames import FrameError
 from realtime.worker import FrameResult
 
@@ -35,3 +39,21 @@ def error_payload(exc: FrameError, camera_id: str | None = None, frame_id=None) 
     if frame_id is not None:
         payload["frame_id"] = frame_id
     return payload
+
+
+class StrictJSON:
+    """JSON where NaN and Infinity are an error, never bare tokens in a packet (a browser's JSON.parse
+    fails on them and drops the connection, with every camera it watched)."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj, **kwargs) -> str:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+
+
+class StrictPacket(Packet):
+    """The server's Socket.IO packets, in StrictJSON (a class of its own: python-socketio's `json=`
+    option would change every Packet in the process, clients' too)."""
+
+    json = StrictJSON

@@ -55,8 +55,12 @@ class ResultsPump:
         if result.error is not None:
             refuse(self.socketio, runtime, frame.sid, result.error, camera_id, frame.payload.frame_id)
             return
-        cam = runtime.stats.processed(camera_id, len(result.reads), result.timing_ms or {}, result.ocr_calls)
-        self._send("detection_result", result_payload(result, cam.summary()), frame.sid, camera_id)
+        # a camera whose sender left while its frame was processed is closed: counting the frame
+        # would bring its figures back to /health and /metrics for good
+        if camera_id in runtime.streams:
+            timing = result.timing_ms or {}
+            cam = runtime.stats.processed(camera_id, len(result.reads), timing, result.ocr_calls)
+            self._send("detection_result", result_payload(result, cam.summary()), frame.sid, camera_id)
         for report in result.reports:
             event, announce = runtime.events.observe(report)
             runtime.plate_log.record(event)

@@ -119,10 +119,11 @@ class Runtime:
         return True
 
     def log_refusal(self, sid: str | None, exc: FrameError, camera_id: str | None) -> None:
-        """One line per refused frame; a client repeating the same error is logged every NOTICE_S at most."""
+        """One line per refused frame; a client repeating the same error is logged every NOTICE_S at most.
+        The camera id is the client's: quoted and escaped, so a newline in it cannot forge a log line."""
         if self.first_in_a_while((sid or "http", exc.code), NOTICE_S):
             log.warning(
-                "refused frame from %s camera=%s: %s (%s)", sid or "http", camera_id, exc.code, exc.message
+                "refused frame from %s camera=%r: %s (%s)", sid or "http", camera_id, exc.code, exc.message
             )
 
     def release(self, sid: str) -> None:

@@ -67,3 +67,14 @@ def test_truncated_and_oversized_jpegs(jpeg):
     assert _code({"camera_id": "c", "frame": huge}) == "image_too_large"
     with pytest.raises(FrameError):
         decode(jpeg[:200] + bytes(5000) + b"\xff\xd9")
+
+
+@pytest.mark.parametrize("ts", [float("nan"), float("inf"), float("-inf")])
+def test_a_timestamp_must_be_a_finite_number(jpeg, ts):
+    # echoed back as bare NaN, it would break every watching browser's JSON parser
+    assert _code({"camera_id": "gate", "frame": jpeg, "ts": ts}) == "invalid_payload"
+
+
+@pytest.mark.parametrize("camera_id", ["gate-1\n", "gate-1\r\nFAKE", "gate\x00", "\ngate"])
+def test_a_camera_id_is_whole_with_no_newline_or_nul(jpeg, camera_id):
+    assert _code({"camera_id": camera_id, "frame": jpeg}) == "invalid_camera_id"

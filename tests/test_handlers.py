@@ -6,8 +6,11 @@ models and transport are tested in test_server.py and the others.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
+from socketio.packet import Packet
 
 from realtime.app import create_app
 from realtime.config import load_config
@@ -95,6 +98,25 @@ def test_a_bad_frame_gets_its_code_and_touches_no_slot(tmp_path, payload, code):
     assert ack["ok"] is False and ack["error"]["code"] == code and built.runtime.slots.waiting() == 0
 
 
+def test_a_camera_id_cannot_forge_a_log_line(tmp_path, caplog):
+    built = plate_server(tmp_path)
+    forged = "gate-1\n2026-12-03 12:00:00 INFO plates: client admin connected"
+    with caplog.at_level(logging.WARNING, logger="plates"):
+        ack = client(built).emit("video_frame", {"camera_id": forged, "frame": JPEG}, callback=True)
+    assert ack["error"]["code"] == "invalid_camera_id"
+    (line,) = [r.getMessage() for r in caplog.records if "refused frame" in r.getMessage()]
+    assert "\n" not in line and "\\n" in line  # escaped, on the one line
+
+
+def test_the_servers_packets_are_strict_json_and_no_one_elses(tmp_path):
+    built = plate_server(tmp_path)
+    packet = built.socketio.server.packet_class
+    with pytest.raises(ValueError):
+        packet(data=["detection_result", {"ts": float("nan")}]).encode()
+    assert packet(data=["detection_result", {"ts": 1.5}]).encode() == '2["detection_result",{"ts":1.5}]'
+    assert "NaN" in Packet(data=["video_frame", {"ts": float("nan")}]).encode()  # clients' own packets
+
+
 def test_cameras_past_max_cameras_are_refused_until_a_sender_leaves(tmp_path):
     built = plate_server(tmp_path, max_cameras=2)
     a, b = client(built), client(built)
@@ -149,6 +171,17 @@ def test_the_pump_sends_a_result_to_its_sender_and_the_cameras_viewers_once_each
     assert [r["frame_id"] for r in got["sender"]] == [5] and [r["frame_id"] for r in got["viewer"]] == [5]
     assert got["viewer"][0]["detections"] == [] and got["viewer"][0]["frame_size"] == [64, 48]
     assert stranger.get_received() == []
+
+
+def test_a_camera_whose_sender_left_while_its_frame_was_processed_stays_closed(tmp_path):
+    built = plate_server(tmp_path)
+    sender = client(built)
+    sender.emit("video_frame", frame("gate", 1), callback=True)
+    waiting = built.runtime.slots.take(1, timeout=0)[0]
+    sender.disconnect()  # the frame is in the worker's hands meanwhile
+    ResultsPump(built.socketio, built.runtime, LoopWaker()).deliver(FrameResult(waiting, (), (64, 48), {}))
+    assert "gate" not in built.runtime.stats.cameras and not built.runtime.streams
+    assert "gate" not in built.app.test_client().get("/health").get_json()["cameras"]
 
 
 def test_the_pump_answers_a_detect_request_through_its_reply(tmp_path):

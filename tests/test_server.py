@@ -145,6 +145,9 @@ BAD_FRAMES = {
     "camera_id with spaces": ({"camera_id": "cam 1; drop", "frame": "AAAA"}, "invalid_camera_id"),
     "frame_id a dict": ({"camera_id": "bad", "frame": "AAAA", "frame_id": {"a": 1}}, "invalid_payload"),
     "ts a string": ({"camera_id": "bad", "frame": "AAAA", "ts": "yesterday"}, "invalid_payload"),
+    "ts NaN": ({"camera_id": "bad", "frame": "AAAA", "ts": float("nan")}, "invalid_payload"),
+    "ts Infinity": ({"camera_id": "bad", "frame": "AAAA", "ts": float("inf")}, "invalid_payload"),
+    "camera_id with a trailing newline": ({"camera_id": "gate-1\n", "frame": "AAAA"}, "invalid_camera_id"),
     "annotate a string": ({"camera_id": "bad", "frame": "AAAA", "annotate": "yes"}, "invalid_payload"),
     "payload a string": ("just a string", "invalid_payload"),
     "payload a list": ([1, 2], "invalid_payload"),
@@ -280,13 +283,16 @@ def test_health_and_metrics(server, shots):
         client.close()
 
 
-def test_http_detect_accepts_three_body_forms_and_refuses_bad_ones(server, shots):
+def test_http_detect_accepts_its_body_forms_chunked_too_and_refuses_bad_ones(server, shots):
     shot = shots[0]
     url = f"{server.url}/detect"
     responses = [
         requests.post(url, files={"image": ("f.jpg", shot.jpeg, "image/jpeg")}, timeout=30),
         requests.post(url, data=shot.jpeg, headers={"Content-Type": "image/jpeg"}, timeout=30),
         requests.post(url, json={"image": base64.b64encode(shot.jpeg).decode()}, timeout=30),
+        # a generator body goes chunked (no Content-Length), as streaming clients send it
+        requests.post(url, data=iter([shot.jpeg[:1000], shot.jpeg[1000:]]),
+                      headers={"Content-Type": "image/jpeg"}, timeout=30),
     ]
     for r in responses:
         assert r.status_code == 200, r.text
@@ -302,6 +308,9 @@ def test_http_detect_accepts_three_body_forms_and_refuses_bad_ones(server, shots
         url, data=b"\xff\xd8" + bytes(3_000_000), headers={"Content-Type": "image/jpeg"}, timeout=10
     )
     assert big.status_code == 413 and big.json()["error"]["code"] == "frame_too_large"
+    endless = requests.post(url, data=iter([b"\xff\xd8"] + [bytes(1_000_000)] * 4),
+                            headers={"Content-Type": "image/jpeg"}, timeout=10)  # chunked, over the limit
+    assert endless.status_code == 413 and endless.json()["error"]["code"] == "frame_too_large"
 
 
 def test_annotated_frame_only_when_asked(server, shots):
