@@ -34,6 +34,7 @@ class ServerConfig:
     async_mode: str = "eventlet"  # eventlet | threading
     cors_allowed_origins: tuple[str, ...] = ()  # besides the server's own origin
     auth_token: str = ""  # empty: no token; else clients connect with auth {token: ...}
+    max_auth_failures: int = 10  # wrong tokens an address may present in a minute before it is refused
     max_frame_bytes: int = 2_000_000  # encoded image bytes per frame
     max_image_pixels: int = 4096 * 4096  # width x height claimed by the image header
     max_cameras: int = 16  # distinct cameras streaming at once
@@ -63,6 +64,7 @@ class ServerConfig:
             "max_batch",
             "rate_burst",
             "max_subscriptions",
+            "max_auth_failures",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}: expected a positive number, got {getattr(self, name)}")

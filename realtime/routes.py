@@ -14,6 +14,7 @@ from flask import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from realtime.auth import COOKIE, AuthError, bearer
 from realtime.frames import FrameError, camera_id_of
 from realtime.health import health_report
 from realtime.http_detect import read_detect_body
@@ -23,11 +24,25 @@ from realtime.slots import Frame
 from realtime.worker import FrameResult
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+PUBLIC = {"plates.health", "plates.index", "plates.web_file"}  # open even with a token set
 DETECT_STATUS = {"frame_too_large": 413, "unsupported_media_type": 415, "not_ready": 503}  # else 400
 
 
 def _error(code: str, message: str, status: int) -> tuple[Response, int]:
     return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def token_needed(runtime: Runtime) -> tuple[Response, int] | None:
+    """With server.auth_token set, everything but /health and the dashboard's files needs it."""
+    if request.endpoint in PUBLIC:
+        return None
+    try:
+        runtime.gate.check(request.remote_addr, bearer(request.headers.get("Authorization")),
+                           request.cookies.get(COOKIE))
+    except AuthError as exc:
+        status = 429 if exc.code == "too_many_attempts" else 401
+        return _error(exc.code, f"{exc.message}: Authorization: Bearer <token>", status)
+    return None
 
 
 def detect_one(runtime: Runtime, new_event: Callable[[], object]) -> tuple[Response, int] | Response:
@@ -69,6 +84,15 @@ def event_query(args: Mapping[str, str]) -> tuple[str, str | None, float | None,
 def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
     """The routes over `runtime`; `new_event()` makes what POST /detect waits on (async mode's kind)."""
     routes = Blueprint("plates", __name__)
+
+    routes.before_request(lambda: token_needed(runtime))
+
+    @routes.post("/session")
+    def session():
+        """The dashboard trades its token (Bearer) for a cookie, so its images and fetches carry it."""
+        reply = Response(status=204)
+        reply.set_cookie(COOKIE, runtime.gate.session, httponly=True, samesite="Strict")
+        return reply
 
     @routes.get("/health")
     def health():

@@ -6,11 +6,11 @@ call it from the event loop. Frames go to their camera's slot; the inference wor
 """
 from __future__ import annotations
 
-import hmac
 import logging
 from dataclasses import dataclass, field
 from time import monotonic
 
+from realtime.auth import AuthError, Gatekeeper
 from realtime.config import AppConfig
 from realtime.events import EventBook
 from realtime.frames import FrameError, parse_frame
@@ -45,13 +45,19 @@ class Runtime:
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # camera -> (tokens, last time)
     last_notice: dict[tuple, float] = field(default_factory=dict)  # (sid, what...) -> when last logged/sent
     watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
+    gate: Gatekeeper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = Gatekeeper(self.config.server.auth_token, self.config.server.max_auth_failures)
 
     def connect(self, sid: str, token: str, address: str | None) -> None:
         """Take a new client, or raise Refused (a flood of them logs one line per reason every NOTICE_S)."""
         server = self.config.server
-        if server.auth_token and not hmac.compare_digest(token.encode(), server.auth_token.encode()):
-            self._refuse_connection(sid, address, "unauthorized", "a valid token is required (auth: {token})",
-                                    "bad or missing token")
+        try:
+            self.gate.check(address, token)
+        except AuthError as exc:
+            why = "too many wrong tokens" if exc.code == "too_many_attempts" else "bad or missing token"
+            self._refuse_connection(sid, address, exc.code, f"{exc.message} (auth: {{token}})", why)
         if len(self.clients) >= server.max_clients:
             self._refuse_connection(sid, address, "too_many_clients", "the server is full, try again later",
                                     f"{len(self.clients)} clients already")

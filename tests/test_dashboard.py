@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_server, stop_server, wait_healthy
+from tests.conftest import start_server, stop_server, wait_healthy, write_config
 from training.synth import plate_video, write_y4m
 
 pytestmark = pytest.mark.slow  # a real server and headless Chromium
@@ -164,5 +164,19 @@ def test_tile_choices_survive_a_reload(browser, tmp_path):
         assert tile.locator('select[data-field="source"]').input_value() == "watch"
         first = page.locator(".camera-tile").nth(0).locator('select[data-field="source"]').input_value()
         assert first not in ("file", "watch")  # untouched tiles keep the first webcam
+    finally:
+        stop_server(server)
+
+
+def test_with_a_token_the_dashboard_connects_and_reads_the_plate_log_once_given_it(browser, tmp_path):
+    server = start_server(tmp_path, config=write_config(tmp_path, auth_token="s3cret"))
+    try:
+        page = open_page(browser, server.url)
+        assert page.evaluate("fetch('/events').then((r) => r.status)") == 401
+        wait_for(lambda: "error" in page.locator("#connection").text_content(), 20, "no refusal shown")
+        page.locator("#token").fill("s3cret")
+        wait_for(lambda: page.locator("#connection").text_content() == "connected", 30, "never connected")
+        wait_for(lambda: page.evaluate("fetch('/events').then((r) => r.status)") == 200, 20,
+                 "the dashboard got no session for the plate log")
     finally:
         stop_server(server)

@@ -16,6 +16,7 @@ from realtime.app import create_app
 from realtime.config import load_config
 from realtime.frames import FramePayload
 from realtime.pump import ResultsPump
+from realtime.runtime import Refused
 from realtime.slots import Frame
 from realtime.threads import LoopWaker
 from realtime.worker import FrameResult
@@ -190,3 +191,47 @@ def test_the_pump_answers_a_detect_request_through_its_reply(tmp_path):
     result = FrameResult(Frame(FramePayload("http", JPEG, 64, 48, None, None, False), None, reply=reply))
     ResultsPump(built.socketio, built.runtime, LoopWaker()).deliver(result)
     assert reply["event"].is_set() and reply["result"] is result
+
+
+PROTECTED = [("get", "/events"), ("get", "/events/abc/crop"), ("get", "/metrics"), ("post", "/detect")]
+
+
+def test_with_a_token_set_every_route_but_health_and_the_dashboard_needs_it(tmp_path):
+    http = plate_server(tmp_path, auth_token="s3cret").app.test_client()
+    for method, path in PROTECTED:
+        refused = getattr(http, method)(path)
+        assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized", path
+    bearer = {"Authorization": "Bearer s3cret"}
+    assert http.get("/events", headers=bearer).status_code == 200
+    assert http.get("/metrics", headers=bearer).status_code == 200
+    assert http.get("/events/abc/crop", headers=bearer).status_code == 404  # let in: there is no such crop
+    assert http.get("/health").status_code == 200 and http.get("/").status_code == 200
+    assert http.get("/events", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_the_dashboard_trades_its_token_for_a_cookie(tmp_path):
+    http = plate_server(tmp_path, auth_token="s3cret").app.test_client()
+    assert http.post("/session").status_code == 401
+    got = http.post("/session", headers={"Authorization": "Bearer s3cret"})
+    cookie = got.headers["Set-Cookie"]
+    assert got.status_code == 204 and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "s3cret" not in cookie  # the cookie is not the token
+    assert http.get("/events").status_code == 200  # the test client keeps the cookie, as a browser does
+
+
+def test_an_address_guessing_tokens_is_refused_for_a_while_and_no_other(tmp_path):
+    built = plate_server(tmp_path, auth_token="s3cret", max_auth_failures=3)
+    guesser = built.app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "10.0.0.9"
+    wrong = [guesser.get("/events", headers={"Authorization": f"Bearer guess{i}"}).status_code
+             for i in range(4)]
+    assert wrong == [401, 401, 401, 429]
+    right = guesser.get("/events", headers={"Authorization": "Bearer s3cret"})
+    assert right.status_code == 429 and right.get_json()["error"]["code"] == "too_many_attempts"
+    # a Socket.IO connection from there is refused too; another address is let in
+    with pytest.raises(Refused) as refused:
+        built.runtime.connect("sid-1", "s3cret", "10.0.0.9")
+    assert refused.value.code == "too_many_attempts"
+    other = built.app.test_client().get("/events", headers={"Authorization": "Bearer s3cret"})
+    assert other.status_code == 200
+    assert client(built, token="s3cret").is_connected()

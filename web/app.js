@@ -42,7 +42,19 @@ function setConnection(state, message) {
   tiles.forEach((t) => t.refreshStatus());
 }
 
-socket.on("connect", () => { setConnection("connected"); tiles.forEach((t) => t.onReconnect()); });
+socket.on("connect", () => {
+  setConnection("connected");
+  tiles.forEach((t) => t.onReconnect());
+  if (inputs.token.value) openSession();
+});
+
+// the token accepted: trade it for the cookie the plate log's list and crops need
+async function openSession() {
+  try {
+    const response = await fetch("/session", { method: "POST", headers: { Authorization: `Bearer ${inputs.token.value}` } });
+    if (response.ok) await loadRecent();
+  } catch { /* the live list still fills from plate_event */ }
+}
 socket.on("disconnect", () => setConnection("reconnecting"));
 socket.io.on("reconnect_attempt", () => setConnection("reconnecting"));
 socket.on("connect_error", (err) => {
