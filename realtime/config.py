@@ -38,6 +38,7 @@ class ServerConfig:
     max_frame_bytes: int = 2_000_000  # encoded image bytes per frame
     max_image_pixels: int = 4096 * 4096  # width x height claimed by the image header
     max_cameras: int = 16  # distinct cameras streaming at once
+    max_cameras_per_client: int = 8  # cameras one client may stream at once (the dashboard has six tiles)
     max_fps_per_camera: float = 15.0  # frames above this rate are refused with rate_limited
     rate_burst: int = 3  # frames a camera may send back to back before max_fps_per_camera applies
     max_subscriptions: int = 64  # cameras one client may watch at once
@@ -60,6 +61,7 @@ class ServerConfig:
             "max_frame_bytes",
             "max_image_pixels",
             "max_cameras",
+            "max_cameras_per_client",
             "max_clients",
             "max_batch",
             "rate_burst",

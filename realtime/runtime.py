@@ -41,7 +41,7 @@ class Runtime:
     plate_log: PlateLog
     started: float = field(default_factory=monotonic)
     clients: set[str] = field(default_factory=set)
-    streams: dict[str, set[str]] = field(default_factory=dict)  # camera -> sids sending it
+    streams: dict[str, str] = field(default_factory=dict)  # camera -> the sid streaming it
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # camera -> (tokens, last time)
     last_notice: dict[tuple, float] = field(default_factory=dict)  # (sid, what...) -> when last logged/sent
     watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
@@ -86,16 +86,19 @@ class Runtime:
             self.stats.dropped(frame.camera_id)
 
     def admit(self, sid: str, camera_id: str) -> None:
-        """Register sid as a sender of camera_id, refusing cameras beyond max_cameras."""
-        senders = self.streams.get(camera_id)
-        if senders is None:
-            if len(self.streams) >= self.config.server.max_cameras:
-                raise FrameError(
-                    "too_many_cameras",
-                    f"the server takes at most {self.config.server.max_cameras} cameras at once",
-                )
-            senders = self.streams[camera_id] = set()
-        senders.add(sid)
+        """A camera belongs to the client that first streams it, until that client leaves: another
+        sender would eat its rate and log plates it never saw under its name."""
+        server, owner = self.config.server, self.streams.get(camera_id)
+        if owner == sid:
+            return
+        if owner is not None:
+            raise FrameError("camera_in_use", "another client is streaming this camera_id")
+        if sum(1 for o in self.streams.values() if o == sid) >= server.max_cameras_per_client:
+            raise FrameError("too_many_cameras",
+                             f"a client may stream at most {server.max_cameras_per_client} cameras at once")
+        if len(self.streams) >= server.max_cameras:
+            raise FrameError("too_many_cameras", f"the server takes at most {server.max_cameras} cameras")
+        self.streams[camera_id] = sid
 
     def within_rate(self, camera_id: str) -> bool:
         """Token bucket per camera: max_fps_per_camera on average, a short burst allowed."""
@@ -133,17 +136,15 @@ class Runtime:
             )
 
     def release(self, sid: str) -> None:
-        """A client left: cameras it alone was sending are closed."""
+        """A client left: the cameras it was streaming are closed."""
         self.clients.discard(sid)
         self.stats.m_clients.set(len(self.clients))
         self.watching.pop(sid, None)
         self.last_notice = {k: v for k, v in self.last_notice.items() if k[0] != sid}
-        for camera_id in [c for c, sids in self.streams.items() if sid in sids]:
-            self.streams[camera_id].discard(sid)
-            if not self.streams[camera_id]:
-                del self.streams[camera_id]
-                self.buckets.pop(camera_id, None)
-                for _ in range(self.slots.discard(camera_id)):
-                    self.stats.dropped(camera_id)
-                self.stats.forget(camera_id)
+        for camera_id in [c for c, owner in self.streams.items() if owner == sid]:
+            del self.streams[camera_id]
+            self.buckets.pop(camera_id, None)
+            for _ in range(self.slots.discard(camera_id)):
+                self.stats.dropped(camera_id)
+            self.stats.forget(camera_id)
         log.info("client %s disconnected", sid)

@@ -129,6 +129,26 @@ def test_cameras_past_max_cameras_are_refused_until_a_sender_leaves(tmp_path):
     assert b.emit("video_frame", frame("three"), callback=True)["ok"]
 
 
+def test_a_camera_belongs_to_its_first_sender_until_it_leaves(tmp_path):
+    built = plate_server(tmp_path)
+    owner, intruder = client(built), client(built)
+    assert owner.emit("video_frame", frame("gate", 1), callback=True)["ok"]
+    refused = intruder.emit("video_frame", frame("gate", 2), callback=True)
+    assert refused["error"]["code"] == "camera_in_use" and built.runtime.slots.waiting() == 1
+    assert owner.emit("video_frame", frame("gate", 3), callback=True)["ok"]  # the owner is not slowed
+    owner.disconnect()
+    assert intruder.emit("video_frame", frame("gate", 4), callback=True)["ok"]  # free again: now its
+
+
+def test_one_client_cannot_take_every_camera(tmp_path):
+    built = plate_server(tmp_path, max_cameras=16, max_cameras_per_client=3)
+    greedy, other = client(built), client(built)
+    acks = [greedy.emit("video_frame", frame(f"cam{i}"), callback=True) for i in range(5)]
+    assert [a["ok"] for a in acks] == [True, True, True, False, False]
+    assert acks[3]["error"]["code"] == "too_many_cameras"
+    assert other.emit("video_frame", frame("gate"), callback=True)["ok"]
+
+
 def test_a_burst_past_the_rate_is_refused_with_one_error_event(tmp_path):
     built = plate_server(tmp_path, max_fps_per_camera=1.0, rate_burst=4)
     c = client(built)
