@@ -18,8 +18,9 @@ WINDOW_S = 60.0  # failed attempts are counted over this long
 MAX_ADDRESSES = 10_000  # addresses remembered at most (a flood of them cannot grow memory)
 
 
-class AuthError(Exception):
-    """`code` is the client's reason: unauthorized, or too_many_attempts."""
+class Refused(Exception):
+    """A client the server will not take; `code` tells it why (unauthorized, too_many_attempts,
+    too_many_clients)."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -38,13 +39,13 @@ class Gatekeeper:
         return hmac.new(self.token.encode(), b"plates dashboard session", hashlib.sha256).hexdigest()
 
     def check(self, address: str | None, token: str | None = None, session: str | None = None) -> None:
-        """Let the caller in, or raise AuthError; a wrong token counts against its address."""
+        """Let the caller in, or raise Refused; a wrong token counts against its address."""
         if not self.token:
             return
         now, key = monotonic(), address or "?"
         recent = [t for t in self.failures.get(key, ()) if now - t < WINDOW_S]
         if len(recent) >= self.max_failures:
-            raise AuthError("too_many_attempts", f"too many wrong tokens from here; wait {WINDOW_S:g} s")
+            raise Refused("too_many_attempts", f"too many wrong tokens from here; wait {WINDOW_S:g} s")
         if token is not None and hmac.compare_digest(token.encode(), self.token.encode()):
             return
         if session is not None and hmac.compare_digest(session.encode(), self.session.encode()):
@@ -53,7 +54,7 @@ class Gatekeeper:
             if key not in self.failures and len(self.failures) >= MAX_ADDRESSES:
                 self.failures.pop(next(iter(self.failures)))
             self.failures[key] = [*recent, now]
-        raise AuthError("unauthorized", "a valid token is required")
+        raise Refused("unauthorized", "a valid token is required")
 
 
 def bearer(header: str | None) -> str | None:

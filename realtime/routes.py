@@ -14,7 +14,7 @@ from flask import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from realtime.auth import COOKIE, AuthError, bearer
+from realtime.auth import COOKIE, Refused, bearer
 from realtime.frames import FrameError, camera_id_of
 from realtime.health import health_report
 from realtime.http_detect import read_detect_body
@@ -39,7 +39,7 @@ def token_needed(runtime: Runtime) -> tuple[Response, int] | None:
     try:
         runtime.gate.check(request.remote_addr, bearer(request.headers.get("Authorization")),
                            request.cookies.get(COOKIE))
-    except AuthError as exc:
+    except Refused as exc:
         status = 429 if exc.code == "too_many_attempts" else 401
         return _error(exc.code, f"{exc.message}: Authorization: Bearer <token>", status)
     return None

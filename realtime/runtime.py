@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from time import monotonic
 
-from realtime.auth import AuthError, Gatekeeper
+from realtime.auth import Gatekeeper, Refused
 from realtime.config import AppConfig
 from realtime.events import EventBook
 from realtime.frames import FrameError, parse_frame
@@ -21,14 +21,6 @@ from realtime.worker import InferenceWorker
 
 log = logging.getLogger("plates")
 NOTICE_S = 10.0  # a repeated refusal (same client, same reason) is logged once in this long
-
-
-class Refused(Exception):
-    """A connection the server will not take; `code` tells the client why (unauthorized, too_many_clients)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 @dataclass
@@ -55,7 +47,7 @@ class Runtime:
         server = self.config.server
         try:
             self.gate.check(address, token)
-        except AuthError as exc:
+        except Refused as exc:
             why = "too many wrong tokens" if exc.code == "too_many_attempts" else "bad or missing token"
             self._refuse_connection(sid, address, exc.code, f"{exc.message} (auth: {{token}})", why)
         if len(self.clients) >= server.max_clients:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from flask import request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room, leave_room
 
+from realtime.auth import Refused
 from realtime.frames import FrameError, camera_id_of
 from realtime.payloads import error_payload
-from realtime.runtime import Refused, Runtime
+from realtime.runtime import Runtime
 
 
 def room(camera_id: str) -> str:

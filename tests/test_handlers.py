@@ -13,10 +13,10 @@ import pytest
 from socketio.packet import Packet
 
 from realtime.app import create_app
+from realtime.auth import Refused
 from realtime.config import load_config
 from realtime.frames import FramePayload
 from realtime.pump import ResultsPump
-from realtime.runtime import Refused
 from realtime.slots import Frame
 from realtime.threads import LoopWaker
 from realtime.worker import FrameResult
