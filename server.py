@@ -65,13 +65,14 @@ def main(argv: list[str] | None = None, slots: type[FrameSlots] | None = None) -
 
     from detector import ModelLoadError, PersistentDetector
     from realtime.app import create_app
+    from realtime.plate_log import PlateLogError
 
     try:
         PersistentDetector.check_files(config.vision)
-    except ModelLoadError as exc:
+        plate_server = create_app(config, slots=slots() if slots else None)
+    except (ModelLoadError, PlateLogError) as exc:
         log.critical("%s", exc)
         return 2
-    plate_server = create_app(config, slots=slots() if slots else None)
     plate_server.start()
     log.info(
         "serving on http://%s:%d (%s mode, config %s); models loading",

@@ -20,7 +20,8 @@ def health_report(runtime: Runtime) -> dict:
         return {"status": status, "uptime_s": uptime, "error": worker.load_error}
     totals = runtime.stats.totals()
     return {
-        "status": "ok",
+        # degraded: serving live, but plate events are not being written (a full or broken disk)
+        "status": "degraded" if runtime.plate_log.failing else "ok",
         "models": worker.detector.models if worker.detector else {},
         "uptime_s": uptime,
         "clients": len(runtime.clients),

@@ -5,13 +5,18 @@ events survive), and readers (GET /events) never wait for the writer.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections import deque
 from contextlib import closing
 from pathlib import Path
+from time import monotonic
 
 from realtime.events import PlateEvent
 from realtime.threads import real_threading
+
+log = logging.getLogger("plates")
+ERROR_LOG_S = 60.0  # a failing disk is logged once in this long, not once per batch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -30,17 +35,26 @@ ON CONFLICT(id) DO UPDATE SET track_id=excluded.track_id, text=excluded.text, co
 COLUMNS = "id, camera_id, track_id, text, confidence, first_seen, last_seen, reads"
 
 
+class PlateLogError(Exception):
+    """The plate log's database cannot be opened: the message names the setting and the path."""
+
+
 class PlateLog:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise PlateLogError(f"events.database: cannot use {self.path}: {exc}") from None
         threading = real_threading()
         self._pending: deque[PlateEvent] = deque()
         self.write_errors = 0  # batches SQLite refused (reported by GET /health)
         self.last_error: str | None = None
+        self.failing = False  # the last batch was refused: /health says degraded until one is written
+        self._logged_error = -1e9  # when a refused batch was last logged
         self._wake = threading.Condition(threading.Lock())
         self._thread = threading.Thread(target=self._write_forever, name="plate-log", daemon=True)
         self._thread.start()
@@ -84,9 +98,15 @@ class PlateLog:
             try:
                 with db:
                     db.executemany(UPSERT, rows)
+                self.failing = False
             except sqlite3.Error as exc:  # a full or locked disk loses this batch, never the writer
                 self.write_errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                self.failing = True
+                if monotonic() - self._logged_error >= ERROR_LOG_S:
+                    self._logged_error = monotonic()
+                    log.error("plate log %s: %d event(s) not written: %s (%d refused batches so far)",
+                              self.path, len(rows), self.last_error, self.write_errors)
             with self._wake:
                 for _ in batch:
                     self._pending.popleft()

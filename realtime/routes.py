@@ -97,7 +97,7 @@ def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
     @routes.get("/health")
     def health():
         report = health_report(runtime)
-        return jsonify(report), (200 if report["status"] == "ok" else 503)
+        return jsonify(report), (200 if report["status"] in ("ok", "degraded") else 503)
 
     @routes.get("/metrics")
     def metrics():

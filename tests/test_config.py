@@ -109,6 +109,13 @@ def test_server_refuses_to_start_on_a_bad_config_or_missing_weights(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "gone.pt" in proc.stderr
+    (tmp_path / "garbage.sqlite3").write_bytes(b"not a database" * 100)
+    (tmp_path / "a-file").write_text("")
+    for database in (tmp_path / "garbage.sqlite3", tmp_path / "a-file" / "plates.sqlite3"):
+        proc = subprocess.run([sys.executable, "server.py", "--config", _write(tmp_path, {"events": {
+            "database": str(database)}})], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "events.database" in proc.stderr and str(database) in proc.stderr
+        assert "Traceback" not in proc.stderr
     (tmp_path / "broken.onnx").write_bytes(b"not a model" * 100)
     broken = _write(tmp_path, {"profiles": {"camera": {"weights": str(tmp_path / "broken.onnx")}}})
     proc = subprocess.run(

@@ -7,6 +7,7 @@ models and transport are tested in test_server.py and the others.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from socketio.packet import Packet
 from realtime.app import create_app
 from realtime.auth import Refused
 from realtime.config import load_config
+from realtime.events import PlateEvent
 from realtime.frames import FramePayload
 from realtime.pump import ResultsPump
 from realtime.slots import Frame
@@ -203,6 +205,21 @@ def test_a_camera_whose_sender_left_while_its_frame_was_processed_stays_closed(t
     ResultsPump(built.socketio, built.runtime, LoopWaker()).deliver(FrameResult(waiting, (), (64, 48), {}))
     assert "gate" not in built.runtime.stats.cameras and not built.runtime.streams
     assert "gate" not in built.app.test_client().get("/health").get_json()["cameras"]
+
+
+def test_health_says_degraded_while_plate_events_cannot_be_written(tmp_path):
+    built = plate_server(tmp_path)
+    http = built.app.test_client()
+    assert http.get("/health").get_json()["status"] == "ok"
+    plate_log = built.runtime.plate_log
+    with sqlite3.connect(plate_log.path) as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON events "
+                   "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    plate_log.record(PlateEvent("gate", 1, "51F-123.45", 0.9, 1.0, 2.0, 3, None, id="e1"))
+    plate_log.flush()
+    health = http.get("/health")
+    assert health.status_code == 200 and health.get_json()["status"] == "degraded"  # still serving live
+    assert "disk full" in health.get_json()["plate_log"]["last_error"]
 
 
 def test_the_pump_answers_a_detect_request_through_its_reply(tmp_path):

@@ -1,8 +1,12 @@
 """The plate log on its own: upserts, filters, and a refused write that does not stop the writer."""
+import logging
+import re
 import sqlite3
 
+import pytest
+
 from realtime.events import PlateEvent
-from realtime.plate_log import PlateLog
+from realtime.plate_log import PlateLog, PlateLogError
 
 
 def event(
@@ -26,16 +30,31 @@ def test_upsert_filter_and_keep_the_crop(tmp_path):
     assert log.crop("e1") == b"jpeg" and log.crop("nope") is None
 
 
-def test_a_refused_write_is_counted_and_the_writer_goes_on(tmp_path):
+def test_refused_writes_are_counted_logged_once_a_minute_and_the_writer_goes_on(tmp_path, caplog):
     log = PlateLog(tmp_path / "log.db")
     with sqlite3.connect(tmp_path / "log.db") as db:
         db.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.text = 'BAD' "
             "BEGIN SELECT RAISE(ABORT, 'no'); END"
         )
-    log.record(event(1, "BAD"))
+    with caplog.at_level(logging.ERROR, logger="plates"):
+        for i in range(3):  # a failing disk: batch after batch refused
+            log.record(event(i, "BAD"))
+            log.flush()
+    assert log.write_errors == 3 and "no" in log.last_error and log.failing
+    assert len([r for r in caplog.records if "not written" in r.getMessage()]) == 1  # not one per batch
+    log.record(event(9))
     log.flush()
-    log.record(event(2))
-    log.flush()
-    assert log.write_errors == 1 and "no" in log.last_error
-    assert [e["id"] for e in log.query()] == ["e2"]
+    assert [e["id"] for e in log.query()] == ["e9"] and not log.failing  # written again: no longer failing
+
+
+@pytest.mark.parametrize("make", ["garbage", "parent is a file"])
+def test_a_database_that_cannot_be_opened_names_the_setting_and_the_path(tmp_path, make):
+    path = tmp_path / "log.db"
+    if make == "garbage":
+        path.write_bytes(b"not a database" * 100)
+    else:
+        (tmp_path / "file").write_text("")
+        path = tmp_path / "file" / "log.db"
+    with pytest.raises(PlateLogError, match=f"events.database: cannot use {re.escape(str(path))}"):
+        PlateLog(path)
