@@ -3,8 +3,8 @@
 Socket.IO clients give it on connect (auth: {token}); HTTP scripts as `Authorization: Bearer
 <token>`; the dashboard trades it once (POST /session) for an HttpOnly cookie, so its plate
 crops and event list load like any page. An address that keeps presenting a wrong token is
-refused for a while (too_many_attempts), even with the right one: guessing costs a minute a try
-batch, not a millisecond.
+refused for a minute (too_many_attempts), even with the right one: guessing costs a minute per
+server.max_auth_failures tries, not a millisecond.
 """
 from __future__ import annotations
 
