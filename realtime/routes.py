@@ -29,7 +29,8 @@ DETECT_STATUS = {"frame_too_large": 413, "unsupported_media_type": 415, "not_rea
 
 
 def _error(code: str, message: str, status: int) -> tuple[Response, int]:
-    return jsonify({"error": {"code": code, "message": message}}), status
+    """Every HTTP error: {"error": {code, message}}, as the Socket.IO `error` event carries it."""
+    return jsonify({"error": error_payload(FrameError(code, message))}), status
 
 
 def token_needed(runtime: Runtime) -> tuple[Response, int] | None:
@@ -54,17 +55,15 @@ def detect_one(runtime: Runtime, new_event: Callable[[], object]) -> tuple[Respo
         frame = read_detect_body(request, server.max_frame_bytes, server.max_image_pixels)
     except FrameError as exc:
         runtime.log_refusal(None, exc, None)
-        return jsonify({"error": error_payload(exc)}), DETECT_STATUS.get(exc.code, 400)
+        return _error(exc.code, exc.message, DETECT_STATUS.get(exc.code, 400))
     reply = {"event": new_event(), "result": None}
     if not runtime.slots.put_job(Frame(frame, None, reply=reply)):
         return _error("busy", "too many /detect requests waiting", 503)
     if not reply["event"].wait(server.http_detect_timeout_s) or reply["result"] is None:
         return _error("timeout", "the detector did not answer in time", 503)
     result: FrameResult = reply["result"]
-    if result.error is not None:
-        return jsonify(
-            {"error": error_payload(result.error)}
-        ), 400 if result.error.code == "invalid_frame" else 500
+    if (error := result.error) is not None:
+        return _error(error.code, error.message, 400 if error.code == "invalid_frame" else 500)
     return jsonify(detections_payload(result))
 
 
