@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None, slots: type[FrameSlots] | None = None) -
         config.server.async_mode,
         config.path,
     )
-    plate_server.socketio.run(plate_server.app, host=config.server.host, port=config.server.port,
-                              log_output=False, allow_unsafe_werkzeug=True)
+    from realtime.serve import serve
+
+    serve(plate_server)  # until SIGTERM or SIGINT, which exit the process themselves
     return 0
 
 

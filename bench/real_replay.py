@@ -116,7 +116,7 @@ def judge(
 ) -> dict:
     """The live figures of one set from what each camera sent and received (`window_s`: events.window_s)."""
     period = hold + gap
-    right_events = wrong_events = late_right = late_total = 0
+    right_events = wrong_events = late_right = late_total = sent_total = answered = 0
     first_right, latencies, stages = [], [], []
     for stream in streams:
         mine = photos[stream["camera"]::cameras]
@@ -145,6 +145,7 @@ def judge(
         texts_there = {p.text for p in mine}
         wrong_events += sum(text not in texts_there for _, text in stream["events"])
         latencies += [(received - sent[fid]) * 1000 for fid, received, _ in stream["results"]]
+        sent_total, answered = sent_total + len(sent), answered + len(stream["results"])
         stages += stream["stages"]
     return {
         "photos": len(photos),
@@ -157,6 +158,7 @@ def judge(
             "photos": len(first_right),
         },
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
+        "answered": round(answered / sent_total, 3),
         "stages_ms": {k: round(sum(t[k] for t in stages) / len(stages), 1) for k in stages[0]}
         if stages
         else {},
@@ -276,7 +278,8 @@ def main() -> None:
         print(f"{name:6}{r['photos']:>7}{r['event']:>7}{r['wrong_events']:>6}{r['shown_late']!s:>7}"
               f"{r['first_right_ms']['p50']!s:>9}{r['first_right_ms']['p95']!s:>9}{r['latency_ms']['p95']!s:>8}"
               f"{paths}{ratio!s:>12}")
-        print(f"       stages ms (mean): {r['stages_ms']}; careful lane: {r['careful']}")
+        print(f"       frames answered {r['answered']}; stages ms (mean): {r['stages_ms']}; "
+              f"careful lane: {r['careful']}")
     print(f"wrote {path}")
 
 

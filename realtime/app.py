@@ -19,6 +19,7 @@ from realtime.config import AppConfig
 from realtime.events import EventBook
 from realtime.payloads import StrictPacket
 from realtime.plate_log import PlateLog
+from realtime.protocol_log import protocol_logger
 from realtime.pump import ResultsPump
 from realtime.routes import http_routes
 from realtime.runtime import Runtime
@@ -67,7 +68,7 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     # the transport refuses payloads far over the frame limit; base64 adds a third
     app.config["MAX_CONTENT_LENGTH"] = server.max_frame_bytes * 4 // 3 + 65536
     socketio = SocketIO(
-        app, async_mode=server.async_mode, logger=False, engineio_logger=False,
+        app, async_mode=server.async_mode, logger=protocol_logger(), engineio_logger=protocol_logger(),
         cors_allowed_origins=origin_check(server.cors_allowed_origins),
         max_http_buffer_size=server.max_frame_bytes * 4 // 3 + 65536, serializer=StrictPacket,
     )

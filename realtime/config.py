@@ -36,13 +36,18 @@ class ServerConfig:
     auth_token: str = ""  # empty: no token; else clients connect with auth {token: ...}
     max_auth_failures: int = 10  # wrong tokens an address may present in a minute before it is refused
     max_frame_bytes: int = 2_000_000  # encoded image bytes per frame
-    max_image_pixels: int = 4096 * 4096  # width x height claimed by the image header
+    max_image_pixels: int = 4096 * 4096  # width x height a POST /detect photo's header may claim
+    # ... a video frame's: decoding is the worker's time, shared by every camera, and the lanes look at
+    # 256 and 480 px, so a larger frame costs everyone and reads nothing more
+    max_frame_pixels: int = 2560 * 1440
     max_cameras: int = 16  # distinct cameras streaming at once
     max_cameras_per_client: int = 8  # cameras one client may stream at once (the dashboard has six tiles)
     max_fps_per_camera: float = 15.0  # frames above this rate are refused with rate_limited
     rate_burst: int = 3  # frames a camera may send back to back before max_fps_per_camera applies
     max_subscriptions: int = 64  # cameras one client may watch at once
     max_clients: int = 200  # Socket.IO connections at once
+    max_connections: int = 1000  # TCP connections at once (eventlet mode); past it, 503 and closed
+    idle_timeout_s: float = 60.0  # a connection silent this long is closed (clients pong every 25 s)
     max_batch: int = 8  # frames taken by the inference worker in one go
     http_detect_timeout_s: float = 10.0  # POST /detect waits at most this for the worker
     annotate_quality: int = 80  # JPEG quality of annotated_frame (only frames that ask for it)
@@ -60,9 +65,11 @@ class ServerConfig:
         for name in (
             "max_frame_bytes",
             "max_image_pixels",
+            "max_frame_pixels",
             "max_cameras",
             "max_cameras_per_client",
             "max_clients",
+            "max_connections",
             "max_batch",
             "rate_burst",
             "max_subscriptions",
@@ -70,8 +77,10 @@ class ServerConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"server.{name}: expected a positive number, got {getattr(self, name)}")
-        if self.max_fps_per_camera <= 0 or self.http_detect_timeout_s <= 0:
-            raise ConfigError("server.max_fps_per_camera and server.http_detect_timeout_s must be positive")
+        if min(self.max_fps_per_camera, self.http_detect_timeout_s, self.idle_timeout_s) <= 0:
+            raise ConfigError(
+                "server.max_fps_per_camera, http_detect_timeout_s and idle_timeout_s must be positive"
+            )
         if not 1 <= self.annotate_quality <= 100:
             raise ConfigError(f"server.annotate_quality: expected 1..100, got {self.annotate_quality}")
         if self.log_level.upper() not in LOG_LEVELS:

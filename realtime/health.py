@@ -15,6 +15,8 @@ _PROCESS = psutil.Process()
 def health_report(runtime: Runtime) -> dict:
     worker = runtime.worker
     uptime = round(monotonic() - runtime.started, 1)
+    if runtime.draining:
+        return {"status": "draining", "uptime_s": uptime}
     if not worker.ready:
         status = "error" if worker.load_error else "loading"
         return {"status": status, "uptime_s": uptime, "error": worker.load_error}

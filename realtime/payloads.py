@@ -8,6 +8,8 @@ from socketio.packet import Packet
 from realtime.frames import FrameError
 from realtime.worker import FrameResult
 
+MAX_ATTACHMENTS = 1  # binary attachments a client's packet may announce
+
 
 def detections_payload(result: FrameResult) -> dict:
     """One image's reads: frame_size, every detection, the most confident one, timing (also POST /detect)."""
@@ -54,6 +56,14 @@ class StrictJSON:
 
 class StrictPacket(Packet):
     """The server's Socket.IO packets, in StrictJSON (a class of its own: python-socketio's `json=`
-    option would change every Packet in the process, clients' too)."""
+    option would change every Packet in the process, clients' too). A packet that announces more
+    binary attachments than the protocol has (video_frame's frame: one) is refused before any is
+    buffered: python-socketio would hold every one of them, each up to the transport's limit."""
 
     json = StrictJSON
+
+    def decode(self, encoded_packet):
+        attachments = super().decode(encoded_packet)
+        if attachments > MAX_ATTACHMENTS:
+            raise ValueError(f"a packet may carry {MAX_ATTACHMENTS} binary attachment, not {attachments}")
+        return attachments

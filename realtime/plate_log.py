@@ -55,6 +55,8 @@ class PlateLog:
         self.last_error: str | None = None
         self.failing = False  # the last batch was refused: /health says degraded until one is written
         self._logged_error = -1e9  # when a refused batch was last logged
+        self.written = 0  # events written (inserts and updates)
+        self._closing = False
         self._wake = threading.Condition(threading.Lock())
         self._thread = threading.Thread(target=self._write_forever, name="plate-log", daemon=True)
         self._thread.start()
@@ -75,11 +77,21 @@ class PlateLog:
         with self._wake:
             self._wake.wait_for(lambda: not self._pending, timeout)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what was recorded (waiting `timeout` at most), then close the database (shutdown)."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+        self._thread.join(timeout)
+
     def _write_forever(self) -> None:
         db = self._connect()
         while True:
             with self._wake:
-                self._wake.wait_for(lambda: self._pending)
+                self._wake.wait_for(lambda: self._pending or self._closing)
+                if not self._pending:  # closing, and everything is written
+                    db.close()
+                    return
                 batch = list(self._pending)
             rows = [
                 (
@@ -99,6 +111,7 @@ class PlateLog:
                 with db:
                     db.executemany(UPSERT, rows)
                 self.failing = False
+                self.written += len(rows)
             except sqlite3.Error as exc:  # a full or locked disk loses this batch, never the writer
                 self.write_errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"

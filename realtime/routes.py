@@ -58,7 +58,9 @@ def detect_one(runtime: Runtime, new_event: Callable[[], object]) -> tuple[Respo
         return _error(exc.code, exc.message, DETECT_STATUS.get(exc.code, 400))
     reply = {"event": new_event(), "result": None}
     if not runtime.slots.put_job(Frame(frame, None, reply=reply)):
-        return _error("busy", "too many /detect requests waiting", 503)
+        busy, status = _error("busy", "too many /detect requests waiting; retry shortly", 429)
+        busy.headers["Retry-After"] = "1"
+        return busy, status
     if not reply["event"].wait(server.http_detect_timeout_s) or reply["result"] is None:
         return _error("timeout", "the detector did not answer in time", 503)
     result: FrameResult = reply["result"]

@@ -38,6 +38,7 @@ class Runtime:
     last_notice: dict[tuple, float] = field(default_factory=dict)  # (sid, what...) -> when last logged/sent
     watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
     gate: Gatekeeper = field(init=False)
+    draining: bool = False  # stopping (realtime/serve.py): no new frames, /health answers 503
 
     def __post_init__(self) -> None:
         self.gate = Gatekeeper(self.config.server.auth_token, self.config.server.max_auth_failures)
@@ -65,9 +66,11 @@ class Runtime:
     def accept_frame(self, sid: str, payload: object) -> None:
         """Check a video_frame and put it in its camera's slot (FrameError: why not)."""
         server = self.config.server
+        if self.draining:
+            raise FrameError("draining", "the server is stopping; reconnect shortly")
         if not self.worker.ready:
             raise FrameError("not_ready", "the models are still loading; retry shortly")
-        frame = parse_frame(payload, server.max_frame_bytes, server.max_image_pixels)
+        frame = parse_frame(payload, server.max_frame_bytes, server.max_frame_pixels)
         self.admit(sid, frame.camera_id)
         if not self.within_rate(frame.camera_id):
             raise FrameError(

@@ -4,7 +4,8 @@ A camera that sends faster than the worker can read never builds a queue: puttin
 replaces (and returns, to be counted as dropped) the one still waiting. The worker takes
 every waiting frame as one batch. Requests from POST /detect wait in a short bounded list and
 go one per batch: a single photo costs far more than a frame (it is looked at in more detail),
-so the cameras are served between photos.
+so while cameras wait, a photo is only taken once the cameras have had as much of the worker's
+time since the last one as that photo's batch took (photos never take more than half of it).
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ class FrameSlots:
         self._slots: dict[str, deque[Frame]] = {}
         self._jobs: list[Frame] = []
         self._max_jobs = max_jobs
+        self._job_taken: float | None = None  # when the last batch with a photo was taken
+        self._job_due = 0.0  # no photo before this while cameras wait
 
     def put(self, frame: Frame) -> Frame | None:
         """Make `frame` its camera's waiting frame; return the older one it replaced."""
@@ -67,12 +70,22 @@ class FrameSlots:
         with self._ready:
             return len(self._slots.pop(camera_id, ()))
 
-    def take(self, max_frames: int, timeout: float) -> list[Frame]:
-        """Up to max_frames waiting frames, oldest first, at most one a job; waits `timeout` at most."""
+    def wait(self, timeout: float) -> None:
+        """Until a frame or a job is waiting, `timeout` at most."""
         with self._ready:
             if not self._slots and not self._jobs:
                 self._ready.wait(timeout)
-            batch = self._jobs[:1]
+
+    def take(self, max_frames: int, timeout: float = 0.0) -> list[Frame]:
+        """Up to max_frames waiting frames, oldest first, at most one a job; waits `timeout` at most."""
+        self.wait(timeout)
+        with self._ready:
+            now = perf_counter()
+            if self._job_taken is not None:  # the last batch had a photo: it took until now
+                self._job_due, self._job_taken = now + (now - self._job_taken), None
+            batch = self._jobs[:1] if now >= self._job_due or not self._slots else []
+            if batch:
+                self._job_taken = now
             del self._jobs[:len(batch)]
             while len(batch) < max_frames and self._slots:
                 camera_id = min(self._slots, key=lambda c: self._slots[c][0].received)

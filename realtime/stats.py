@@ -67,6 +67,9 @@ class Stats:
             registry=r,
         )
         self.m_clients = Gauge("plates_connected_clients", "Connected Socket.IO clients", registry=r)
+        self.m_refused_connections = Counter(
+            "plates_connections_refused", "TCP connections refused past server.max_connections", registry=r
+        )
         self.m_waiting = Gauge("plates_frames_waiting", "Frames waiting in camera slots", registry=r)
 
     def camera(self, camera_id: str) -> CameraStats:

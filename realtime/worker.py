@@ -71,6 +71,7 @@ class InferenceWorker:
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
         self.detector: PersistentDetector | None = None
         self.load_error: str | None = None
+        self._in_hand = False  # a batch is being processed
 
     @property
     def ready(self) -> bool:
@@ -78,6 +79,11 @@ class InferenceWorker:
 
     def start(self) -> None:
         self._thread.start()
+
+    def idle(self) -> bool:
+        """Nothing waiting, nothing in hand, every result taken by the loop side (a stop waits for it)."""
+        with self._lock:
+            return not self._in_hand and not self._outbox and not self._slots.waiting()
 
     def drain(self) -> tuple[list[FrameResult], list[str]]:
         """Results and failure tracebacks handed over since the last call."""
@@ -99,12 +105,16 @@ class InferenceWorker:
             self.careful.start()
         self._waker.notify()
         while True:
-            frames = self._slots.take(self._max_batch, timeout=0.5)
+            self._slots.wait(0.5)
+            with self._lock:  # taken and in hand at once: a stop (idle) never sees neither
+                frames = self._slots.take(self._max_batch)
+                self._in_hand = bool(frames)
             if not frames:
                 continue
             results = self.process(frames)
             with self._lock:
                 self._outbox.extend(results)
+                self._in_hand = False
             self._waker.notify()
 
     def process(self, frames: list[Frame]) -> list[FrameResult]:

@@ -222,6 +222,25 @@ def test_health_says_degraded_while_plate_events_cannot_be_written(tmp_path):
     assert "disk full" in health.get_json()["plate_log"]["last_error"]
 
 
+def test_a_stopping_server_says_draining_and_takes_no_more_frames(tmp_path):
+    built = plate_server(tmp_path)
+    c = client(built)
+    built.runtime.draining = True
+    health = built.app.test_client().get("/health")
+    assert health.status_code == 503 and health.get_json()["status"] == "draining"
+    assert c.emit("video_frame", frame("gate"), callback=True)["error"]["code"] == "draining"
+    assert built.runtime.slots.waiting() == 0
+
+
+def test_the_plate_log_writes_what_it_was_given_before_it_closes(tmp_path):
+    plate_log = plate_server(tmp_path).runtime.plate_log
+    for n in range(50):
+        plate_log.record(PlateEvent("gate", n, "51F-123.45", 0.9, 1.0, 2.0, 3, None, id=f"e{n}"))
+    plate_log.close()
+    with sqlite3.connect(plate_log.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 50 == plate_log.written
+
+
 def test_the_pump_answers_a_detect_request_through_its_reply(tmp_path):
     built = plate_server(tmp_path)
     reply = {"event": built.socketio.server.eio.create_event(), "result": None}

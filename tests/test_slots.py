@@ -1,4 +1,6 @@
 """Per-camera slots keep the newest frame only; the benchmark's naive reference keeps everything."""
+import time
+
 from bench.naive_server import QueuedSlots
 from realtime.frames import FramePayload
 from realtime.slots import Frame, FrameSlots
@@ -34,10 +36,25 @@ def test_jobs_are_bounded_and_taken_first_one_per_batch():
     # the camera is not starved
     assert [f.payload.camera_id for f in slots.take(2, timeout=0)] == ["http", "a"]
     slots.put(frame("a", 2))
-    assert [(f.payload.camera_id, f.payload.frame_id) for f in slots.take(8, timeout=0)] == [
-        ("http", 2),
-        ("a", 2),
-    ]
+    assert [(f.payload.camera_id, f.payload.frame_id) for f in slots.take(8, timeout=0)] == [("a", 2)]
+
+
+def test_photos_get_at_most_half_the_worker_while_cameras_wait():
+    slots = FrameSlots()
+    for n in range(3):
+        slots.put_job(frame("http", n))
+    slots.put(frame("a", 0))
+    assert [f.payload.camera_id for f in slots.take(8)] == ["http", "a"]
+    time.sleep(0.2)  # the photo's batch took 0.2 s: the cameras are owed as long
+    slots.put(frame("a", 1))
+    assert [f.payload.camera_id for f in slots.take(8)] == ["a"]
+    slots.put(frame("a", 2))
+    assert [f.payload.camera_id for f in slots.take(8)] == ["a"]  # still owed
+    time.sleep(0.25)
+    slots.put(frame("a", 3))
+    assert [f.payload.camera_id for f in slots.take(8)] == ["http", "a"]
+    # with no camera waiting a photo never waits
+    assert [f.payload.camera_id for f in slots.take(8)] == ["http"]
 
 
 def test_the_naive_references_slots_queue_every_frame_in_arrival_order():
