@@ -7,6 +7,7 @@ the worker hands back.
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,13 +32,27 @@ from realtime.worker import InferenceWorker
 
 
 def origin_check(allowed: tuple[str, ...]) -> Callable[[str | None, dict], bool]:
-    """Browsers may connect from the server's own pages or from a configured origin."""
+    """Browsers may connect from a configured origin, or from the server's own pages when they were reached
+    by address (127.0.0.1, [::1], 192.168.1.20) or as localhost. A page reached by another name must be
+    configured: any site can point its own name at this address (DNS rebinding), and then its Origin
+    equals the Host it sends."""
     def is_allowed(origin: str | None, environ: dict) -> bool:
         if "*" in allowed or origin in allowed:
             return True
-        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        return origin == own
+        host = environ.get("HTTP_HOST", "")
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+        return origin == own and by_address(host)
     return is_allowed
+
+
+def by_address(host: str) -> bool:
+    """A Host header that names an IP address or localhost (with or without a port)."""
+    name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name.lower() == "localhost"
+    return True
 
 
 def read_chunked_bodies(wsgi_app: Callable) -> Callable:

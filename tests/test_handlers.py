@@ -291,3 +291,21 @@ def test_an_address_guessing_tokens_is_refused_for_a_while_and_no_other(tmp_path
     other = built.app.test_client().get("/events", headers={"Authorization": "Bearer s3cret"})
     assert other.status_code == 200
     assert client(built, token="s3cret").is_connected()
+
+
+@pytest.mark.parametrize("host, origin, allowed", [
+    ("127.0.0.1:5001", "http://127.0.0.1:5001", True),
+    ("localhost:5001", "http://localhost:5001", True),
+    ("[::1]:5001", "http://[::1]:5001", True),
+    ("192.168.1.20:5001", "http://192.168.1.20:5001", True),
+    ("127.0.0.1:5001", "http://evil.example", False),
+    # DNS rebinding: a site's own name pointed at this address, its Origin equal to its Host
+    ("evil.example:5001", "http://evil.example:5001", False),
+    ("parking.example", "https://parking.example", True),  # configured
+])
+def test_own_origin_is_trusted_only_when_reached_by_address(host, origin, allowed):
+    from realtime.app import origin_check
+
+    scheme = origin.split("://")[0]
+    check = origin_check(("https://parking.example",))
+    assert check(origin, {"HTTP_HOST": host, "wsgi.url_scheme": scheme}) is allowed

@@ -177,3 +177,15 @@ def test_row12_sigterm_while_streaming_drains_writes_every_announced_event_and_e
     finally:
         if server.process.poll() is None:
             stop_server(server)
+
+
+def test_row17_a_page_whose_name_points_here_cannot_connect_but_the_servers_own_page_can(tmp_path):
+    with running_server(tmp_path) as server:
+        port = server.url.rsplit(":", 1)[1]
+        path = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        rebound = f"evil.example:{port}"
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(path, host=rebound, origin=f"http://{rebound}", timeout=10)
+        own = websocket.create_connection(path, origin=server.url, timeout=10)
+        assert own.recv().startswith("0{")
+        own.close()
