@@ -18,8 +18,8 @@ of job come here from the worker:
   misses) and what it finds is read; a valid read becomes a track of its own (detector/tracking.py
   `add_found`), held by its look while the camera lane still cannot see it.
 
-The lane keeps out of the camera lane's way: its thread runs at a lower CPU priority (nice 10;
-at the lowest, 19, a camera lane that fills the CPU starves it of nearly every read) and spends
+The lane keeps out of the camera lane's way: its thread runs at a lower CPU priority
+(realtime/threads.py `run_in_background`) and spends
 at most `cpu_share` of one core's time (it rests in proportion after each job); it uses models
 of its own (profiles.careful), keeps no frame but those it is asked to look at wide (one per
 camera at most) and small copies of plate regions, and hands its results back through
@@ -27,7 +27,6 @@ camera at most) and small copies of plate regions, and hands its results back th
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from time import monotonic
 from typing import Protocol
@@ -38,14 +37,12 @@ import numpy as np
 from detector.appearance import Look, look
 from detector.results import PlateBox, PlateText
 from detector.tracking import Track, crop_jpeg
-from realtime.threads import real_threading
+from realtime.threads import real_threading, run_in_background
 
 MARGIN = 0.5  # the region copied around a box, as a share of its width and height on each side
 STALE_S = 3.0  # a job not taken this long after it was offered is dropped: its vehicle has likely gone
 MAX_JOBS = 64  # pending jobs at most (one per track, one wide look per camera): the oldest go first
 NOTHING = PlateText("", "", 0.0, False, 1, passes=0)
-# below the camera lane and the event loop, yet not starved when they fill the CPU (bench/real_replay.py)
-NICE = 10
 WIDE_PLATES = 2  # plates a wide look reads at most (the most confident)
 THUMB = (64, 48)  # the picture a camera's frames are compared by, to tell that something came or left
 CHANGED = (16, 0.005)  # a picture changed where this share of its thumbnail moved by this many grey levels
@@ -224,10 +221,7 @@ class CarefulLane:
                 self._ready.wait(1.0)
 
     def _run(self) -> None:
-        try:  # Linux keeps a nice value per thread
-            os.setpriority(os.PRIO_PROCESS, self._thread.native_id, NICE)
-        except (AttributeError, OSError):
-            pass
+        run_in_background()
         rest = (1 - self.config.cpu_share) / self.config.cpu_share
         while True:
             current = self._next()

@@ -2,10 +2,9 @@
 
 A camera that sends faster than the worker can read never builds a queue: putting a frame
 replaces (and returns, to be counted as dropped) the one still waiting. The worker takes
-every waiting frame as one batch. Requests from POST /detect wait in a short bounded list and
-go one per batch: a single photo costs far more than a frame (it is looked at in more detail),
-so while cameras wait, a photo is only taken once the cameras have had as much of the worker's
-time since the last one as that photo's batch took (photos never take more than half of it).
+every waiting frame as one batch. Requests from POST /detect wait in a short bounded list of
+their own, taken one at a time by the worker's photo thread: a single photo costs far more than
+a frame (it is looked at in more detail), and no camera frame waits behind one.
 """
 from __future__ import annotations
 
@@ -40,8 +39,7 @@ class FrameSlots:
         self._slots: dict[str, deque[Frame]] = {}
         self._jobs: list[Frame] = []
         self._max_jobs = max_jobs
-        self._job_taken: float | None = None  # when the last batch with a photo was taken
-        self._job_due = 0.0  # no photo before this while cameras wait
+        self._job_ready = threading.Condition(threading.Lock())  # another waiter: the photo thread
 
     def put(self, frame: Frame) -> Frame | None:
         """Make `frame` its camera's waiting frame; return the older one it replaced."""
@@ -58,12 +56,19 @@ class FrameSlots:
 
     def put_job(self, frame: Frame) -> bool:
         """Queue a one-off request; False when too many are already waiting."""
-        with self._ready:
+        with self._job_ready:
             if len(self._jobs) >= self._max_jobs:
                 return False
             self._jobs.append(frame)
-            self._ready.notify()
+            self._job_ready.notify()
         return True
+
+    def take_job(self, timeout: float) -> Frame | None:
+        """The oldest one-off request, waiting `timeout` at most for one."""
+        with self._job_ready:
+            if not self._jobs:
+                self._job_ready.wait(timeout)
+            return self._jobs.pop(0) if self._jobs else None
 
     def discard(self, camera_id: str) -> int:
         """Forget a camera's waiting frames; return how many there were."""
@@ -71,22 +76,16 @@ class FrameSlots:
             return len(self._slots.pop(camera_id, ()))
 
     def wait(self, timeout: float) -> None:
-        """Until a frame or a job is waiting, `timeout` at most."""
+        """Until a camera frame is waiting, `timeout` at most."""
         with self._ready:
-            if not self._slots and not self._jobs:
+            if not self._slots:
                 self._ready.wait(timeout)
 
     def take(self, max_frames: int, timeout: float = 0.0) -> list[Frame]:
-        """Up to max_frames waiting frames, oldest first, at most one a job; waits `timeout` at most."""
+        """Up to max_frames waiting camera frames, oldest first; waits `timeout` at most."""
         self.wait(timeout)
         with self._ready:
-            now = perf_counter()
-            if self._job_taken is not None:  # the last batch had a photo: it took until now
-                self._job_due, self._job_taken = now + (now - self._job_taken), None
-            batch = self._jobs[:1] if now >= self._job_due or not self._slots else []
-            if batch:
-                self._job_taken = now
-            del self._jobs[:len(batch)]
+            batch: list[Frame] = []
             while len(batch) < max_frames and self._slots:
                 camera_id = min(self._slots, key=lambda c: self._slots[c][0].received)
                 batch.append(self._slots[camera_id].popleft())
@@ -95,5 +94,5 @@ class FrameSlots:
             return batch
 
     def waiting(self) -> int:
-        with self._ready:
+        with self._ready, self._job_ready:
             return sum(len(q) for q in self._slots.values()) + len(self._jobs)
