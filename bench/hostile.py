@@ -90,6 +90,29 @@ def _raw_ws(url: str, **headers) -> websocket.WebSocket:
     return ws
 
 
+def _client(url: str, codes: Counter | None = None) -> socketio.Client:
+    """A connected Socket.IO client with the token; its `error` events' codes counted in `codes`."""
+    sio = socketio.Client(reconnection=False)
+    if codes is not None:
+        sio.on("error", lambda e: codes.update([e["code"]]))
+    sio.connect(url, auth={"token": TOKEN}, transports=["websocket"])
+    return sio
+
+
+def _send(sio: socketio.Client, payload: dict) -> str:
+    """Send a frame and wait for its ack: "ok" or the error code."""
+    return sio.call("video_frame", payload, timeout=10).get("error", {}).get("code", "ok")
+
+
+def _together(tasks: list[Callable[[], None]]) -> None:
+    """Run each task in a thread of its own, all at once, until all are done."""
+    threads = [threading.Thread(target=task) for task in tasks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def _until(seconds: float, step: Callable[[], None]) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -114,9 +137,8 @@ def idle_connections(url: str, seconds: float) -> str:
 
 
 def nan_ts(url: str, seconds: float) -> str:
-    sio, codes = socketio.Client(reconnection=False), Counter()
-    sio.on("error", lambda e: codes.update([e["code"]]))
-    sio.connect(url, auth={"token": TOKEN}, transports=["websocket"])
+    codes = Counter()
+    sio = _client(url, codes)
     payload = {"camera_id": "nan", "frame": camera_frames(1, 1)[0][0], "ts": float("nan")}
     _until(seconds, lambda: (sio.emit("video_frame", payload), time.sleep(1 / 15)))
     sio.disconnect()
@@ -124,25 +146,18 @@ def nan_ts(url: str, seconds: float) -> str:
 
 
 def many_camera_ids(url: str, seconds: float) -> str:
-    sio = socketio.Client(reconnection=False)
-    sio.connect(url, auth={"token": TOKEN}, transports=["websocket"])
-    frame, codes = camera_frames(2, 1)[0][0], Counter()
-    for k in range(20):
-        reply = sio.call("video_frame", {"camera_id": f"grab{k}", "frame": frame}, timeout=10)
-        codes.update([reply.get("error", {}).get("code", "ok")])
+    sio, frame = _client(url), camera_frames(2, 1)[0][0]
+    codes = Counter(_send(sio, {"camera_id": f"grab{k}", "frame": frame}) for k in range(20))
     time.sleep(seconds)
     sio.disconnect()
     return f"20 camera ids from one client: {dict(codes)}"
 
 
 def hijack(url: str, seconds: float) -> str:
-    sio = socketio.Client(reconnection=False)
-    sio.connect(url, auth={"token": TOKEN}, transports=["websocket"])
-    frame, codes = camera_frames(3, 1)[0][0], Counter()
+    sio, frame, codes = _client(url), camera_frames(3, 1)[0][0], Counter()
 
     def step() -> None:
-        reply = sio.call("video_frame", {"camera_id": "canary", "frame": frame}, timeout=10)
-        codes.update([reply.get("error", {}).get("code", "ok")])
+        codes.update([_send(sio, {"camera_id": "canary", "frame": frame})])
         time.sleep(1 / 15)
 
     _until(seconds, step)
@@ -152,21 +167,15 @@ def hijack(url: str, seconds: float) -> str:
 
 def huge_pngs(url: str, seconds: float) -> str:
     png = cv2.imencode(".png", np.zeros((4096, 4096, 3), np.uint8))[1].tobytes()
-    codes, threads = Counter(), []
+    codes = Counter()
 
     def camera(k: int) -> None:
-        sio = socketio.Client(reconnection=False)
-        sio.on("error", lambda e: codes.update([e["code"]]))
-        sio.connect(url, auth={"token": TOKEN}, transports=["websocket"])
+        sio = _client(url, codes)
         _until(seconds, lambda: (sio.emit("video_frame", {"camera_id": f"png{k}", "frame": png}),
                                  time.sleep(1 / 15)))
         sio.disconnect()
 
-    threads = [threading.Thread(target=camera, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _together([lambda k=k: camera(k) for k in range(4)])
     return f"4 cameras x 15 fps of {len(png) // 1000} KB PNGs of 4096x4096: {dict(codes)}"
 
 
@@ -178,14 +187,7 @@ def detect_loops(url: str, seconds: float) -> str:
                               timeout=30)
         statuses.update([reply.status_code])
 
-    def loop() -> None:
-        _until(seconds, post)
-
-    threads = [threading.Thread(target=loop) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _together([lambda: _until(seconds, post)] * 6)
     return f"six /detect loops: HTTP {dict(statuses)}"
 
 
@@ -222,9 +224,8 @@ def malformed(url: str, seconds: float) -> str:
 def one_frame_clients(url: str, seconds: float) -> str:
     frame = camera_frames(5, 1)[0][0]
     for k in range(300):
-        sio = socketio.Client(reconnection=False)
-        sio.connect(url, auth={"token": TOKEN}, transports=["websocket"])
-        sio.call("video_frame", {"camera_id": f"once{k}", "frame": frame}, timeout=10)
+        sio = _client(url)
+        _send(sio, {"camera_id": f"once{k}", "frame": frame})
         sio.disconnect()
     time.sleep(seconds)
     cameras = requests.get(f"{url}/health", timeout=5).json()["cameras"]
@@ -235,7 +236,7 @@ def wrong_tokens(url: str, seconds: float) -> str:
     codes = Counter()
     for _ in range(300):
         sio = socketio.Client(reconnection=False)
-        sio.on("connect_error", lambda e: codes.update([(e or {}).get("code", "?")]))
+        sio.on("connect_error", lambda e: codes.update([((e or {}).get("data") or {}).get("code", "?")]))
         try:
             sio.connect(url, auth={"token": "guess"}, transports=["websocket"], wait_timeout=5)
         except socketio.exceptions.ConnectionError:
@@ -298,6 +299,8 @@ def soak(minutes: float, out: Path) -> None:
         warm = [(t, r) for t, r in samples if t >= 1.0]
         slope = float(np.polyfit([t for t, _ in warm], [r for _, r in warm], 1)[0]) if len(warm) > 2 else None
         verdict = "PASS" if slope is not None and slope <= 1.0 else "FAIL"
+        each_minute = [round(r) for t, r in samples if round(t * 6) % 6 == 0]
+        print(f"soak: RSS MB each minute: {each_minute}")
         print(f"soak: six cameras x 10 fps for {minutes:g} min: RSS {samples[0][1]:.0f} -> "
               f"{samples[-1][1]:.0f} MB, slope after the first minute "
               f"{slope if slope is None else round(slope, 2)} MB/min {verdict}")

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import yaml
 
 from bench.stream_bench import ROOT, percentile, start_server
 from detector.plate_format import alnum
@@ -170,7 +171,11 @@ def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) ->
         k: v for k, v in (("cpu_share", args.cpu_share), ("wide_look_s", args.wide_look_s)) if v is not None
     }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
-    server, url = start_server({"careful": careful, "tracking": tracking}, log_path)
+    profiles = {}
+    if args.careful_crops:  # a whole profile: start_server replaces a section's keys, not deeper
+        shipped = yaml.safe_load((ROOT / "config.yaml").read_text())["profiles"]["careful"]
+        profiles = {"careful": shipped | {"crops": args.careful_crops}}
+    server, url = start_server({"careful": careful, "tracking": tracking, "profiles": profiles}, log_path)
     try:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
@@ -244,6 +249,8 @@ def main() -> None:
     )
     parser.add_argument("--unconfirmed-every", type=int, default=0,
                         help="tracking.unconfirmed_every (0: as config.yaml)")
+    parser.add_argument("--careful-crops", type=int, default=0,
+                        help="profiles.careful.crops (0: as config.yaml)")
     parser.add_argument("--client-nice", type=int, default=0,
                         help="CPU niceness of the camera processes (they share this machine with the server)")
     parser.add_argument(
