@@ -236,6 +236,8 @@ class Tile {
 
   onServerError(e) {
     if (!this.active || e.code === "rate_limited") return;
+    // a stopping server is the connection's state, not this camera's: it goes, then comes back
+    if (e.code === "draining") return setConnection("reconnecting", e.message);
     this.lastError = e.message || e.code;
     this.refreshStatus();
   }
