@@ -23,9 +23,9 @@ from realtime.app import PlateServer
 
 log = logging.getLogger("plates")
 DRAIN_S = 5.0  # the most a stop waits for the batch in hand and its results
+_FULL_BODY = b'{"error": {"code": "too_many_connections", "message": "try again later"}}'
 FULL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
-        b"Connection: close\r\nContent-Length: 71\r\n\r\n"
-        b'{"error": {"code": "too_many_connections", "message": "try again later"}}')
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_FULL_BODY), _FULL_BODY))
 POOL_SPARE = 16  # eventlet's pool is this much larger than the cap, so the cap refuses before it blocks
 
 
@@ -101,6 +101,6 @@ def stop(plate_server: PlateServer) -> None:
         plate_server.socketio.sleep(0.05)
     plate_server.socketio.sleep(0.2)  # the results pump delivers what the worker handed over last
     runtime.plate_log.close(max(0.5, deadline - monotonic()))
-    log.info("stopped: %d event(s) in the plate log are written", runtime.plate_log.written)
+    log.info("stopped: plate log written and closed (%d writes since start)", runtime.plate_log.written)
     logging.shutdown()
     os._exit(0)  # the open sockets and the model threads end with the process

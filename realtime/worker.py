@@ -107,7 +107,7 @@ class InferenceWorker:
         self._waker.notify()
         while True:
             self._slots.wait(0.5)
-            with self._lock:  # taken and in hand at once: a stop (idle) never sees neither
+            with self._lock:  # taken and in hand at once: a stop (idle) sees one or the other
                 frames = self._slots.take(self._max_batch)
                 self._in_hand = bool(frames)
             if not frames:
