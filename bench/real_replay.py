@@ -171,6 +171,8 @@ def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) ->
         k: v for k, v in (("cpu_share", args.cpu_share), ("wide_look_s", args.wide_look_s)) if v is not None
     }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
+    if args.still_s is not None:
+        tracking["still_s"] = args.still_s
     profiles = {}
     if args.careful_crops:  # a whole profile: start_server replaces a section's keys, not deeper
         shipped = yaml.safe_load((ROOT / "config.yaml").read_text())["profiles"]["careful"]
@@ -249,6 +251,8 @@ def main() -> None:
     )
     parser.add_argument("--unconfirmed-every", type=int, default=0,
                         help="tracking.unconfirmed_every (0: as config.yaml)")
+    parser.add_argument("--still-s", type=float, default=None,
+                        help="tracking.still_s (default: as config.yaml; 0: every frame looked at)")
     parser.add_argument("--careful-crops", type=int, default=0,
                         help="profiles.careful.crops (0: as config.yaml)")
     parser.add_argument("--client-nice", type=int, default=0,

@@ -12,6 +12,11 @@ Each view is compared by normalised correlation and the two are averaged. Neithe
 alone (`python -m bench.look_bench`): real gate motorbikes' plates look alike in detail but
 their surroundings differ; synthetic scenes' flat-coloured vehicles look alike around the plate
 but their characters differ.
+
+A whole frame has a cheaper kind of look, its `thumbnail`, compared by how many of its pixels
+`changed`: whether a vehicle came or left (THUMB, CHANGED: a distant car is a few of its pixels),
+or whether anything moved at all since a frame was looked at (SCENE, MOVED: coarser, so that a
+pixel's jitter and the sensor's noise do not count, a vehicle's moving does).
 """
 from __future__ import annotations
 
@@ -26,6 +31,12 @@ SURROUNDINGS_SIZE = (24, 16)
 WIDEN = 0.5  # the surroundings add this share of the box's width on each side, and of its height below
 FLAT = 1e-3  # standard deviation (grey levels) under which a view is blank
 WIDEN_ABOVE = 1.0  # ... and twice that above: the vehicle's body is mostly above its plate
+THUMB = (64, 48)  # the picture a camera's frames are compared by, to tell that something came, left or moved
+CHANGED = (16, 0.005)  # a picture changed where this share of its thumbnail moved by this many grey levels
+# a frame moved from another where this share of its SCENE thumbnail moved by this many grey levels: a
+# pixel of jitter moves at most 0.8 % of a real photo's (vn-real, vn-gate), a different vehicle at least 8 %
+SCENE = (32, 24)
+MOVED = (32, 0.02)
 
 
 @dataclass(frozen=True)
@@ -62,3 +73,15 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
     norm = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b) / norm if norm > FLAT else 0.0
+
+
+def thumbnail(image: np.ndarray, size: tuple[int, int] = THUMB) -> np.ndarray:
+    """A whole frame, grey and tiny."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def changed(a: np.ndarray, b: np.ndarray, criterion: tuple[int, float] = CHANGED) -> bool:
+    """Two thumbnails of one size differ by the criterion: (grey levels, share of their pixels)."""
+    levels, share = criterion
+    return float((np.abs(a - b) >= levels).mean()) >= share

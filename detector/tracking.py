@@ -64,12 +64,17 @@ class TrackingConfig:
     # a valid read this many characters from the track's valid text is another vehicle
     new_text_distance: int = 3
     camera_idle_s: float = 60.0  # a camera silent for this long loses its tracks (a client that left)
+    # a frame whose picture has not changed since its camera's last frame looked at, this long ago at most,
+    # keeps that frame's boxes and is not read (realtime/worker.py); 0: every frame is looked at
+    still_s: float = 1.0
 
     def validate(self) -> None:
         from detector.config import ConfigError
 
-        if not 0 < self.iou <= 1 or self.expire_s <= 0 or self.camera_idle_s <= 0:
-            raise ConfigError("tracking.iou must be in (0, 1], tracking.expire_s and camera_idle_s positive")
+        if not 0 < self.iou <= 1 or self.expire_s <= 0 or self.camera_idle_s <= 0 or self.still_s < 0:
+            raise ConfigError(
+                "tracking.iou must be in (0, 1], tracking.expire_s and camera_idle_s positive, still_s >= 0"
+            )
         if min(self.confirm_reads, self.reread_every, self.unconfirmed_every, self.max_reads) < 1 \
                 or self.max_reads < self.confirm_reads:
             raise ConfigError(
@@ -196,14 +201,16 @@ class CameraTracker:
         self._ids = ids or itertools.count(1)  # pass one shared counter to keep ids unique across cameras
 
     def follow(self, image: np.ndarray, boxes: list[PlateBox], now: float,
-               read: Callable[[PlateBox], PlateText]) -> list[Sighting]:
+               read: Callable[[PlateBox], PlateText] | None) -> list[Sighting]:
         """This frame's boxes on their tracks, read with `read` where a track needs it, in box order; then the
-        held tracks the detector missed whose look is still there."""
+        held tracks the detector missed whose look is still there. `read` None: a still frame (the picture
+        of the last one read), whose boxes only keep their tracks alive: reading it again would read the
+        same picture the same way."""
         looks = [look(image, b.bbox) for b in boxes]
         sightings = []
         for box, box_look, (track, likeness) in zip(boxes, looks, self._match(boxes, looks, now)):
             changed = likeness < self.config.same_look
-            text = read(box) if changed or self.needs_read(track) else None
+            text = read(box) if read is not None and (changed or self.needs_read(track)) else None
             if text is not None:
                 if self._another_vehicle(track, text, changed):
                     del self.tracks[track.id]
@@ -224,6 +231,14 @@ class CameraTracker:
         news = track.confirmed and (text is not None or track.careful_news)
         track.careful_news = False
         return Sighting(box, track, self.voted(track), text, news)
+
+    def careful_news_out_of_view(self) -> list[Track]:
+        """Tracks a careful read decided that no frame has sighted since (after `follow`): their vehicle left
+        before the read came, and is still to be announced."""
+        news = [t for t in self.tracks.values() if t.careful_news]
+        for track in news:
+            track.careful_news = False
+        return news
 
     def add_careful_read(self, track_id: int, read: PlateText, crop: bytes | None = None) -> None:
         """A photo-grade read of one of the track's boxes: a valid one decides the track's text and confirms

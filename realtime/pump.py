@@ -58,8 +58,9 @@ class ResultsPump:
         # a camera whose sender left while its frame was processed is closed: counting the frame
         # would bring its figures back to /health and /metrics for good
         if camera_id in runtime.streams:
-            timing = result.timing_ms or {}
-            cam = runtime.stats.processed(camera_id, len(result.reads), timing, result.ocr_calls)
+            cam = runtime.stats.processed(
+                camera_id, len(result.reads), result.timing_ms or {}, result.ocr_calls, result.still
+            )
             self._send("detection_result", result_payload(result, cam.summary()), frame.sid, camera_id)
         for report in result.reports:
             event, announce = runtime.events.observe(report)

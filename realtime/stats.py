@@ -19,6 +19,7 @@ class CameraStats:
     refused: int = 0  # invalid, too large, rate limited
     detections: int = 0
     ocr_calls: int = 0
+    still: int = 0  # answered from its camera's last frame looked at: nothing moved (realtime/worker.py)
     _done: deque = field(default_factory=lambda: deque(maxlen=256))
 
     def fps(self, now: float | None = None) -> float:
@@ -30,7 +31,7 @@ class CameraStats:
     def summary(self) -> dict:
         return {"fps": self.fps(), "frames": self.processed, "received": self.received,
                 "detections": self.detections, "dropped": self.dropped, "refused": self.refused,
-                "ocr_calls": self.ocr_calls}
+                "ocr_calls": self.ocr_calls, "still": self.still}
 
 
 class Stats:
@@ -64,6 +65,11 @@ class Stats:
         self.m_ocr = Counter(
             "plates_ocr_calls",
             "Recogniser passes over plate crops (a single photo's plate: one per crop and row cut)",
+            registry=r,
+        )
+        self.m_still = Counter(
+            "plates_frames_still",
+            "Camera frames answered from the last frame looked at: nothing in view moved since",
             registry=r,
         )
         self.m_clients = Gauge("plates_connected_clients", "Connected Socket.IO clients", registry=r)
@@ -102,15 +108,17 @@ class Stats:
             self.cameras[camera_id].refused += 1
         self.m_refused.labels(code).inc()
 
-    def processed(self, camera_id: str, detections: int, timing_ms: dict, ocr_calls: int) -> CameraStats:
+    def processed(
+        self, camera_id: str, detections: int, timing_ms: dict, ocr_calls: int, still: bool
+    ) -> CameraStats:
         cam = self.camera(camera_id)
-        cam.processed += 1
-        cam.detections += detections
-        cam.ocr_calls += ocr_calls
-        self.total.processed += 1
-        self.total.detections += detections
-        self.total.ocr_calls += ocr_calls
+        for counts in (cam, self.total):
+            counts.processed += 1
+            counts.detections += detections
+            counts.ocr_calls += ocr_calls
+            counts.still += still
         self.m_ocr.inc(ocr_calls)
+        self.m_still.inc(still)
         cam._done.append(monotonic())
         self.m_processed.labels(camera_id).inc()
         for stage in STAGES:
@@ -121,4 +129,4 @@ class Stats:
         t = self.total
         return {"fps": round(sum(c.fps() for c in self.cameras.values()), 2), "frames": t.processed,
                 "received": t.received, "dropped": t.dropped, "refused": t.refused,
-                "detections": t.detections, "ocr_calls": t.ocr_calls}
+                "detections": t.detections, "ocr_calls": t.ocr_calls, "still": t.still}

@@ -7,6 +7,12 @@ metrics itself: all of that happens on the loop side, which keeps eventlet's gre
 primitives out of this thread. Each track's best box also goes to the careful lane
 (realtime/careful.py), and so does a frame in which the camera lane sees no plate (a wide
 look); the careful lane's reads and finds come back into the cameras' tracks here.
+
+A still frame (nothing in it moved since its camera's last frame looked at, at most
+`tracking.still_s` before) is not detected: it keeps that frame's boxes, and its tracks go on.
+With a careful lane it is not read either: a vehicle at a gate stands still for most of its
+frames, and the camera lane reads the same picture the same way again; that time is the careful
+lane's, whose reads are better.
 """
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ import itertools
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from time import perf_counter
 
 import cv2
@@ -23,6 +30,7 @@ import numpy as np
 
 from detector import PersistentDetector, PlateBox, PlateRead
 from detector.annotate import draw_reads
+from detector.appearance import MOVED, SCENE, changed, thumbnail
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import CarefulConfig, CarefulLane, priority
 from realtime.events import TrackReport
@@ -41,6 +49,23 @@ class FrameResult:
     error: FrameError | None = None
     reports: tuple[TrackReport, ...] = ()  # confirmed tracks seen in this frame
     ocr_calls: int = 0
+    still: bool = False  # answered from its camera's last frame looked at (nothing was detected or read)
+
+
+@dataclass
+class Camera:
+    """What the worker keeps per camera: its tracks, and the last frame it looked at."""
+
+    tracker: CameraTracker
+    last_frame: float  # when its last frame came (a camera silent for camera_idle_s is forgotten)
+    picture: np.ndarray | None = None  # the thumbnail of its last frame looked at (detected)
+    boxes: list[PlateBox] = field(default_factory=list)  # ... what was found in it
+    looked_at: float = 0.0  # ... and when
+
+    def still(self, picture: np.ndarray, now: float, still_s: float) -> bool:
+        """This frame shows what its last frame looked at showed, recently enough to keep its boxes."""
+        recent = self.picture is not None and now - self.looked_at < still_s
+        return recent and not changed(picture, self.picture, MOVED)
 
 
 class InferenceWorker:
@@ -58,7 +83,7 @@ class InferenceWorker:
         self._tracking = tracking
         self._careful_config = careful  # None: no careful lane
         self.careful: CarefulLane | None = None
-        self._trackers: dict[str, tuple[CameraTracker, float]] = {}  # camera -> tracker, last frame time
+        self._cameras: dict[str, Camera] = {}
         self._track_ids = itertools.count(1)  # track ids unique across cameras; nothing else is shared
         self._slots = slots
         self._waker = waker
@@ -165,8 +190,16 @@ class InferenceWorker:
     def _infer(self, decoded: list[tuple[Frame, np.ndarray, float]], started: float) -> list[FrameResult]:
         assert self.detector is not None
         located: dict[int, tuple[list[PlateBox], float]] = {}  # index -> boxes, detect ms per frame
+        pictures = {}  # index -> thumbnail of a camera frame to look at
+        for i, (frame, image, _) in enumerate(decoded):
+            if frame.profile == "camera":
+                camera, picture = self._camera(frame), thumbnail(image, SCENE)
+                if camera.still(picture, frame.at, self._tracking.still_s):
+                    located[i] = (camera.boxes, 0.0)
+                else:
+                    pictures[i] = picture
         for profile in ("camera", "photo"):  # camera frames, then one-off photos (looked at in more detail)
-            group = [i for i, (frame, _, _) in enumerate(decoded) if frame.profile == profile]
+            group = [i for i, (f, _, _) in enumerate(decoded) if f.profile == profile and i not in located]
             if group:
                 t0 = perf_counter()
                 boxes = self.detector.pipelines[profile].locate_batch([decoded[i][1] for i in group])
@@ -175,13 +208,17 @@ class InferenceWorker:
         results = []
         for i, (frame, image, decode_ms) in enumerate(decoded):
             frame_boxes, detect_ms = located[i]
+            still = frame.profile == "camera" and i not in pictures
             t1 = perf_counter()
             if frame.profile == "photo":  # read every plate, no tracks
                 texts = [self.detector.photo.read(image, b) for b in frame_boxes]
                 reads = tuple(PlateRead.of(b, t) for b, t in zip(frame_boxes, texts))
                 reports, ocr_calls = (), sum(t.passes for t in texts)
             else:
-                reads, reports, ocr_calls = self._track(frame, image, frame_boxes)
+                camera = self._cameras[frame.payload.camera_id]
+                if not still:
+                    camera.picture, camera.boxes, camera.looked_at = pictures[i], frame_boxes, frame.at
+                reads, reports, ocr_calls = self._track(frame, camera, image, frame_boxes, still)
             ocr_ms = (perf_counter() - t1) * 1000
             annotated = None
             if frame.payload.annotate:
@@ -195,17 +232,24 @@ class InferenceWorker:
                       "detect": round(detect_ms, 2), "ocr": round(ocr_ms, 2)}
             timing["total"] = round((perf_counter() - frame.received) * 1000, 2)
             results.append(FrameResult(frame, reads, (image.shape[1], image.shape[0]), timing, annotated,
-                                       reports=reports, ocr_calls=ocr_calls))
+                                       reports=reports, ocr_calls=ocr_calls, still=still))
         return results
 
-    def _track(self, frame: Frame, image: np.ndarray, boxes: list[PlateBox]):
-        """Reads of a camera frame through its tracker: only tracks that need it are read."""
+    def _camera(self, frame: Frame) -> Camera:
+        camera = self._cameras.get(frame.payload.camera_id)
+        if camera is None:
+            camera = self._cameras[frame.payload.camera_id] = Camera(
+                CameraTracker(self._tracking, self._track_ids), frame.at
+            )
+        camera.last_frame = frame.at
+        return camera
+
+    def _track(self, frame: Frame, camera: Camera, image: np.ndarray, boxes: list[PlateBox], still: bool):
+        """Reads of a camera frame through its tracker: only tracks that need it are read (none in a still
+        frame when the careful lane reads them)."""
         camera_id = frame.payload.camera_id
-        tracker = self._trackers.get(camera_id, (None, 0.0))[0] or CameraTracker(
-            self._tracking, self._track_ids
-        )
-        self._trackers[camera_id] = (tracker, frame.at)
-        sightings = tracker.follow(image, boxes, frame.at, lambda box: self.detector.camera.read(image, box))
+        read = None if still and self.careful is not None else partial(self.detector.camera.read, image)
+        sightings = camera.tracker.follow(image, boxes, frame.at, read)
         if self.careful is not None:
             for s in sightings:
                 if (rank := priority(s.track, self.careful.config)) is not None:
@@ -213,7 +257,8 @@ class InferenceWorker:
             if not sightings:  # nothing in view: maybe a plate too small for the camera lane
                 self.careful.look_wide(camera_id, image, frame.at)
         reads = tuple(PlateRead.of(s.box, s.shown, s.track.id, s.track.confirmed) for s in sightings)
-        reports = tuple(TrackReport.of(camera_id, s.track) for s in sightings if s.news)
+        news = [s.track for s in sightings if s.news] + camera.tracker.careful_news_out_of_view()
+        reports = tuple(TrackReport.of(camera_id, t) for t in news)
         return reads, reports, sum(s.read.passes for s in sightings if s.read is not None)
 
     def _count_careful_reads(self) -> None:
@@ -221,9 +266,10 @@ class InferenceWorker:
         if self.careful is None:
             return
         for read in self.careful.take_reads():
-            tracker = self._trackers.get(read.camera_id, (None, 0.0))[0]
-            if tracker is None:
+            camera = self._cameras.get(read.camera_id)
+            if camera is None:
                 continue
+            tracker = camera.tracker
             if read.track_id is None:  # a plate a wide look found
                 tracker.add_found(read.box, read.text, read.look, read.crop, read.at)
             else:
@@ -231,6 +277,6 @@ class InferenceWorker:
 
     def _forget_idle_cameras(self, now: float) -> None:
         for camera_id in [
-            c for c, (_, last) in self._trackers.items() if now - last > self._tracking.camera_idle_s
+            c for c, camera in self._cameras.items() if now - camera.last_frame > self._tracking.camera_idle_s
         ]:
-            del self._trackers[camera_id]
+            del self._cameras[camera_id]

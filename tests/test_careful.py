@@ -42,6 +42,17 @@ def test_a_valid_careful_read_decides_its_tracks_text_and_confirms_it_at_once():
     assert not later.news  # the careful read's news is told once
 
 
+def test_a_careful_read_that_comes_after_its_vehicle_left_is_news_out_of_view_once():
+    tracker = CameraTracker(TrackingConfig(confirm_reads=3))
+    (first,) = see(tracker, [(box(100), 1)], 0.0, Reader("51F-128.45"))
+    assert see(tracker, [], 0.3, Reader("")) == [] and tracker.careful_news_out_of_view() == []  # it left
+    tracker.add_careful_read(first.track.id, read("51F-123.45"))
+    assert see(tracker, [], 0.4, Reader("")) == []
+    (told,) = tracker.careful_news_out_of_view()
+    assert told.id == first.track.id and told.text == "51F-123.45" and told.confirmed
+    assert tracker.careful_news_out_of_view() == []  # told once
+
+
 def test_no_count_of_camera_lane_misreads_outvotes_a_careful_read():
     # the camera lane misreads one plate the same way frame after frame: a larger group than any weight
     tracker = CameraTracker(TrackingConfig(confirm_reads=3, reread_every=1, max_reads=30))

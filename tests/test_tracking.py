@@ -121,6 +121,17 @@ def test_an_unconfirmed_track_is_read_every_unconfirmed_every_frames_from_its_fi
     assert reads == [True, False, False, True, False, False, True]
 
 
+def test_a_still_frame_keeps_its_tracks_alive_and_reads_nothing():
+    tracker = CameraTracker(TrackingConfig(confirm_reads=3, expire_s=0.5))
+    reader = Reader("51F-123.45")
+    (first,) = see(tracker, [(box(100), 1)], 0.0, reader)
+    stills = [see(tracker, [(box(100), 1)], 0.3 * i, None)[0] for i in range(1, 6)]  # 1.5 s, past expire_s
+    assert reader.calls == 1 and all(s.read is None for s in stills)
+    assert {s.track.id for s in stills} == {first.track.id} and stills[-1].shown.text == "51F-123.45"
+    (looked_at,) = see(tracker, [(box(100), 1)], 1.6, reader)
+    assert looked_at.track.id == first.track.id and looked_at.read is not None  # due a read since
+
+
 def test_cameras_do_not_share_track_state():
     a, b = CameraTracker(TrackingConfig()), CameraTracker(TrackingConfig())
     (ta,) = see(a, [(box(100), 1)], 0, Reader("51F-123.45"))

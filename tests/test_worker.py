@@ -1,4 +1,6 @@
 """The inference worker with the real models: a frame that breaks the models fails alone."""
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from detector.config import DetectorConfig, Profiles
 from detector.persistent import Pipeline
 from detector.plate_detector import PlateDetector
 from detector.tracking import TrackingConfig
+from realtime.careful import CarefulConfig, CarefulLane
 from realtime.frames import parse_frame
 from realtime.slots import Frame, FrameSlots
 from realtime.threads import LoopWaker
@@ -89,3 +92,74 @@ def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
     only_camera_size = PlateDetector(DetectorConfig(), Profiles().camera)
     image = cv2.imdecode(np.frombuffer(camera_jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert [r.bbox for r in camera.reads] == [b.bbox for b in only_camera_size.detect_batch([image])[0]]
+
+
+def camera_frame(camera_id: str, jpeg: bytes, at: float) -> Frame:
+    return Frame(parse_frame({"camera_id": camera_id, "frame": jpeg}, 2_000_000, 10**8), sid="s", at=at)
+
+
+def nudged(jpeg: bytes, dx: float) -> bytes:
+    """The same picture moved by a fraction of a pixel and compressed again: a webcam's next frame."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    moved = cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, 0]]), image.shape[1::-1],
+                           borderMode=cv2.BORDER_REPLICATE)
+    return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_a_still_frame_keeps_the_last_boxes_and_a_change_or_still_s_looks_again(careful):
+    worker = InferenceWorker(lambda: None, FrameSlots(), LoopWaker(), 8, TrackingConfig(still_s=1.0))
+    worker.detector = PersistentDetector()
+    if careful:  # a lane that is never started: only whether the worker leaves still frames' reads to it
+        worker.careful = CarefulLane(CarefulConfig(), worker.detector.careful)
+    parked, next_car = clear_shot("still-0"), clear_shot("still-1")
+    first, still, moved_on, other, late = (
+        worker.process([camera_frame("gate", jpeg, at)])[0]
+        for jpeg, at in (
+            (parked.jpeg, 0.0),
+            (nudged(parked.jpeg, 0.6), 0.1),
+            (nudged(parked.jpeg, -0.4), 0.2),
+            (next_car.jpeg, 0.3),
+            (nudged(next_car.jpeg, 0.5), 1.4),  # unchanged, but the last look is over still_s old
+        )
+    )
+    assert first.reads[0].text == parked.text and not first.still and first.timing_ms["detect"] > 0
+    for result in (still, moved_on):  # the same boxes, the same track, nothing detected
+        assert result.still and result.timing_ms["detect"] == 0
+        assert [(r.bbox, r.track_id, r.text) for r in result.reads] == [
+            (r.bbox, r.track_id, r.text) for r in first.reads
+        ]
+        # the track is unconfirmed: without a careful lane the camera lane reads it every frame, still or not
+        assert (result.ocr_calls == 0) == careful
+    assert not other.still and other.reads[0].text == next_car.text
+    assert other.reads[0].track_id != first.reads[0].track_id
+    assert not late.still and late.timing_ms["detect"] > 0
+
+
+def test_a_careful_read_that_comes_after_its_vehicle_left_is_still_reported():
+    slots = FrameSlots()
+    worker = InferenceWorker(PersistentDetector, slots, LoopWaker(), 8, TrackingConfig(), CarefulConfig())
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not (worker.ready and worker.careful) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shot = clear_shot("gone-0")
+    empty = cv2.imencode(".jpg", np.full((480, 640, 3), 110, np.uint8))[1].tobytes()
+    results = []
+
+    def send(jpeg):
+        slots.put(camera_frame("gate", jpeg, time.time()))
+        while time.monotonic() < deadline:
+            if done := worker.drain()[0]:
+                results.extend(done)
+                return
+            time.sleep(0.01)
+
+    send(shot.jpeg)  # one frame: one camera-lane read, which never confirms a track
+    assert results[0].reads[0].text == shot.text and not results[0].reports
+    while not any(r.reports for r in results) and time.monotonic() < deadline:
+        send(empty)  # the vehicle has left; its careful read is still on its way
+        time.sleep(0.1)
+    (report,) = [report for r in results for report in r.reports]
+    assert report.track_id == results[0].reads[0].track_id and report.text == shot.text
+    assert all(not r.reads for r in results[1:]) and worker.careful.done >= 1
