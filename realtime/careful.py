@@ -27,7 +27,7 @@ camera at most) and small copies of plate regions, and hands its results back th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import monotonic
 from typing import Protocol
 
@@ -60,15 +60,20 @@ class CarefulConfig:
     enabled: bool = True  # false: the camera lane alone reads the live frames
     cpu_share: float = 1.0  # of one core's time, at most, the lane spends on its jobs (it rests between them)
     per_track: int = 2  # careful reads one vehicle gets at most
+    # a valid read less confident than this decides nothing (counts as no plate found): on vn-real's photos
+    # it drops 17 of 40 valid wrong careful reads and none of 103 right ones
+    min_confidence: float = 0.4
     # a camera whose frames show no plate is looked at wide at most this often; 0: never
     wide_look_s: float = 0.5
 
     def validate(self) -> None:
         from detector.config import ConfigError
 
-        if not 0 < self.cpu_share <= 1 or self.per_track < 1 or self.wide_look_s < 0:
+        if not 0 < self.cpu_share <= 1 or self.per_track < 1 or self.wide_look_s < 0 \
+                or not 0 <= self.min_confidence <= 1:
             raise ConfigError(
-                "careful.cpu_share must be in (0, 1], careful.per_track >= 1, careful.wide_look_s >= 0"
+                "careful.cpu_share must be in (0, 1], careful.per_track >= 1, careful.wide_look_s >= 0, "
+                "careful.min_confidence in [0, 1]"
             )
 
 
@@ -228,12 +233,14 @@ class CarefulLane:
             self._pause.wait((monotonic() - started) * rest)  # the budget: cpu_share of a core at most
 
     def _read(self, image: np.ndarray, box: PlateBox) -> PlateText:
+        """The careful read of a box; valid only when it is sure enough to decide a track."""
         self.done += 1
         try:
-            return self._pipeline.read(image, box)
+            text = self._pipeline.read(image, box)
         except Exception:  # a region the models break on: the vehicle's try is spent, the lane goes on
             self.failed += 1
             return NOTHING
+        return text if text.confidence >= self.config.min_confidence else replace(text, valid=False)
 
     def _wide(self, current: CarefulJob) -> list[CarefulRead]:
         """The valid reads of the plates a wide look finds in its frame."""

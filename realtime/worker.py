@@ -59,13 +59,17 @@ class Camera:
     tracker: CameraTracker
     last_frame: float  # when its last frame came (a camera silent for camera_idle_s is forgotten)
     picture: np.ndarray | None = None  # the thumbnail of its last frame looked at (detected)
+    size: tuple[int, ...] = ()  # ... its height and width (boxes fit no frame of another size)
     boxes: list[PlateBox] = field(default_factory=list)  # ... what was found in it
     looked_at: float = 0.0  # ... and when
 
-    def still(self, picture: np.ndarray, now: float, still_s: float) -> bool:
+    def still(self, image: np.ndarray, picture: np.ndarray, now: float, still_s: float) -> bool:
         """This frame shows what its last frame looked at showed, recently enough to keep its boxes."""
-        recent = self.picture is not None and now - self.looked_at < still_s
+        recent = self.picture is not None and now - self.looked_at < still_s and image.shape[:2] == self.size
         return recent and not changed(picture, self.picture, MOVED)
+
+    def looked(self, image: np.ndarray, picture: np.ndarray, boxes: list[PlateBox], now: float) -> None:
+        self.picture, self.size, self.boxes, self.looked_at = picture, image.shape[:2], boxes, now
 
 
 class InferenceWorker:
@@ -194,7 +198,7 @@ class InferenceWorker:
         for i, (frame, image, _) in enumerate(decoded):
             if frame.profile == "camera":
                 camera, picture = self._camera(frame), thumbnail(image, SCENE)
-                if camera.still(picture, frame.at, self._tracking.still_s):
+                if camera.still(image, picture, frame.at, self._tracking.still_s):
                     located[i] = (camera.boxes, 0.0)
                 else:
                     pictures[i] = picture
@@ -217,7 +221,7 @@ class InferenceWorker:
             else:
                 camera = self._cameras[frame.payload.camera_id]
                 if not still:
-                    camera.picture, camera.boxes, camera.looked_at = pictures[i], frame_boxes, frame.at
+                    camera.looked(image, pictures[i], frame_boxes, frame.at)
                 reads, reports, ocr_calls = self._track(frame, camera, image, frame_boxes, still)
             ocr_ms = (perf_counter() - t1) * 1000
             annotated = None

@@ -144,6 +144,27 @@ def test_a_read_the_models_break_on_spends_the_try_and_the_lane_goes_on():
     assert lane.failed == 1 and lane.done == 2
 
 
+def test_a_careful_read_under_min_confidence_decides_nothing_and_the_track_may_try_again():
+    def unsure_read(region, plate_box):
+        return read("51F-123.45", conf=0.3)  # a valid plate, read unsure
+
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, min_confidence=0.4), Reads(unsure_read))
+    image = np.zeros((480, 640, 3), np.uint8)
+    tracker = CameraTracker(TrackingConfig())
+    track = see(tracker, [(box(100), 1)], 0.0, Reader(""))[0].track
+    lane.offer("cam", track, 0, image, PlateBox(100, 100, 220, 130, 0.9))
+    lane.start()
+    deadline, reads = time.monotonic() + 10, []
+    while not reads and time.monotonic() < deadline:
+        reads += lane.take_reads()
+        time.sleep(0.01)
+    (unsure,) = reads
+    assert unsure.text.text == "51F-123.45" and not unsure.text.valid and unsure.crop is None
+    tracker.add_careful_read(track.id, unsure.text)
+    assert not track.confirmed and track.careful is None
+    assert priority(track, lane.config) == RETRY  # found nothing sure: one more try
+
+
 def test_a_job_is_a_copy_of_the_region_around_its_box():
     image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     tracker = CameraTracker(TrackingConfig())

@@ -113,12 +113,15 @@ def test_a_still_frame_keeps_the_last_boxes_and_a_change_or_still_s_looks_again(
     if careful:  # a lane that is never started: only whether the worker leaves still frames' reads to it
         worker.careful = CarefulLane(CarefulConfig(), worker.detector.careful)
     parked, next_car = clear_shot("still-0"), clear_shot("still-1")
-    first, still, moved_on, other, late = (
+    image = cv2.imdecode(np.frombuffer(parked.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    larger = cv2.imencode(".jpg", cv2.resize(image, None, fx=1.5, fy=1.5))[1].tobytes()  # the same scene
+    first, still, moved_on, resized, other, late = (
         worker.process([camera_frame("gate", jpeg, at)])[0]
         for jpeg, at in (
             (parked.jpeg, 0.0),
             (nudged(parked.jpeg, 0.6), 0.1),
             (nudged(parked.jpeg, -0.4), 0.2),
+            (larger, 0.25),  # looks the same, but the last look's boxes would not fit it
             (next_car.jpeg, 0.3),
             (nudged(next_car.jpeg, 0.5), 1.4),  # unchanged, but the last look is over still_s old
         )
@@ -131,6 +134,7 @@ def test_a_still_frame_keeps_the_last_boxes_and_a_change_or_still_s_looks_again(
         ]
         # the track is unconfirmed: without a careful lane the camera lane reads it every frame, still or not
         assert (result.ocr_calls == 0) == careful
+    assert not resized.still and resized.timing_ms["detect"] > 0 and resized.frame_size == (960, 720)
     assert not other.still and other.reads[0].text == next_car.text
     assert other.reads[0].track_id != first.reads[0].track_id
     assert not late.still and late.timing_ms["detect"] > 0
