@@ -47,7 +47,7 @@ class FrameResult:
     timing_ms: dict | None = None
     annotated: str | None = None  # data URL, only when the frame asked for it
     error: FrameError | None = None
-    reports: tuple[TrackReport, ...] = ()  # confirmed tracks seen in this frame
+    reports: tuple[TrackReport, ...] = ()  # confirmed tracks with news: seen here, or gone and read since
     ocr_calls: int = 0
     still: bool = False  # answered from its camera's last frame looked at (nothing was detected or read)
 
