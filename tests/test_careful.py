@@ -251,16 +251,23 @@ def test_the_empty_gate_is_not_looked_at_again_between_vehicles():
     assert lane.wide_looks == 3 and len(lane.take_reads()) == 2
 
 
+def sure(ocr_confidence: float) -> bool:
+    """A careful read the lane lets decide a track (careful.min_confidence)."""
+    return ocr_confidence >= CarefulConfig().min_confidence
+
+
 def real_photos_only_the_careful_profile_finds(count: int) -> list[tuple[np.ndarray, str]]:
     """Real photos (vn-real's evaluation split) in which the camera profile finds no plate and the careful
-    profile finds and reads the caption's."""
+    profile finds and surely reads the caption's."""
     if not real_data.REAL_DIR.exists():
         pytest.skip("../shared/data/vn-real is not here")
     detector, found = PersistentDetector(), []
     for photo in real_data.split(real_data.load())[1]:
         image = cv2.imread(str(photo.path))
-        if not detector.camera.locate_batch([image])[0] and \
-                alnum(photo.text) in [alnum(r.text) for r in detector.careful.detect(image)]:
+        if detector.camera.locate_batch([image])[0]:
+            continue
+        sure_reads = [alnum(r.text) for r in detector.careful.detect(image) if sure(r.ocr_confidence)]
+        if alnum(photo.text) in sure_reads:
             found.append((image, alnum(photo.text)))
         if len(found) >= count:
             return found
@@ -269,15 +276,16 @@ def real_photos_only_the_careful_profile_finds(count: int) -> list[tuple[np.ndar
 
 def misread_gate_photos(count: int) -> list[tuple[np.ndarray, str]]:
     """Real gate frames (vn-gate's evaluation split) whose plate the camera lane finds but misreads,
-    and the photo-grade read of that same box reads right."""
+    and the photo-grade read of that same box surely reads right."""
     if not gate_data.GATE_DIR.exists():
         pytest.skip("../shared/data/vn-gate is not here")
     detector, found = PersistentDetector(), []
     for shot in gate_data.split(gate_data.load_frames())[1]:
         image = cv2.imread(str(shot.path))
         for b in detector.camera.locate_batch([image])[0]:
+            careful = detector.careful.read(image, b)
             if iou(b.bbox, shot.box) >= 0.5 and alnum(detector.camera.read(image, b).text) != shot.text \
-                    and alnum(detector.careful.read(image, b).text) == shot.text:
+                    and alnum(careful.text) == shot.text and sure(careful.confidence):
                 found.append((image, shot.text))
         if len(found) >= count:
             return found
