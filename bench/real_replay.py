@@ -64,6 +64,16 @@ def evaluation_photos(name: str) -> list[Photo]:
     return [Photo(g.path, g.text) for g in gate_data.split(gate_data.load_frames())[1]]
 
 
+def webcam_frame(image, dx: float, dy: float) -> bytes:
+    """A still scene's next webcam frame: the picture moved by (dx, dy) pixels and compressed again."""
+    import cv2
+    import numpy as np
+
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
 def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[bytes]:
     """Each photo `hold` times (nudged, recompressed), then `gap` empty frames."""
     import cv2
@@ -72,10 +82,7 @@ def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[b
     rng, frames = random.Random(seed), []
     for photo in photos:
         image = cv2.imread(str(photo.path))
-        for _ in range(hold):
-            shift = np.float32([[1, 0, rng.uniform(-1, 1)], [0, 1, rng.uniform(-1, 1)]])
-            moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
-            frames.append(cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
+        frames += [webcam_frame(image, rng.uniform(-1, 1), rng.uniform(-1, 1)) for _ in range(hold)]
         empty = cv2.imencode(".jpg", np.full_like(image, 110), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
         frames += [empty] * gap
     return frames

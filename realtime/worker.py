@@ -21,7 +21,7 @@ import itertools
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from time import perf_counter
 
@@ -52,24 +52,28 @@ class FrameResult:
     still: bool = False  # answered from its camera's last frame looked at (nothing was detected or read)
 
 
+@dataclass(frozen=True)
+class LastLook:
+    """A camera's last frame looked at (detected): what a still frame after it keeps."""
+
+    picture: np.ndarray  # its SCENE thumbnail
+    size: tuple[int, ...]  # its height and width: boxes fit no frame of another size
+    boxes: list[PlateBox]  # what was found in it
+    at: float
+
+    def still(self, image: np.ndarray, picture: np.ndarray, now: float, still_s: float) -> bool:
+        """This frame shows what the look saw, recently enough to keep its boxes."""
+        recent = now - self.at < still_s and image.shape[:2] == self.size
+        return recent and not changed(picture, self.picture, MOVED)
+
+
 @dataclass
 class Camera:
-    """What the worker keeps per camera: its tracks, and the last frame it looked at."""
+    """What the worker keeps per camera: its tracks, and its last frame looked at."""
 
     tracker: CameraTracker
     last_frame: float  # when its last frame came (a camera silent for camera_idle_s is forgotten)
-    picture: np.ndarray | None = None  # the thumbnail of its last frame looked at (detected)
-    size: tuple[int, ...] = ()  # ... its height and width (boxes fit no frame of another size)
-    boxes: list[PlateBox] = field(default_factory=list)  # ... what was found in it
-    looked_at: float = 0.0  # ... and when
-
-    def still(self, image: np.ndarray, picture: np.ndarray, now: float, still_s: float) -> bool:
-        """This frame shows what its last frame looked at showed, recently enough to keep its boxes."""
-        recent = self.picture is not None and now - self.looked_at < still_s and image.shape[:2] == self.size
-        return recent and not changed(picture, self.picture, MOVED)
-
-    def looked(self, image: np.ndarray, picture: np.ndarray, boxes: list[PlateBox], now: float) -> None:
-        self.picture, self.size, self.boxes, self.looked_at = picture, image.shape[:2], boxes, now
+    last_look: LastLook | None = None
 
 
 class InferenceWorker:
@@ -197,9 +201,9 @@ class InferenceWorker:
         pictures = {}  # index -> thumbnail of a camera frame to look at
         for i, (frame, image, _) in enumerate(decoded):
             if frame.profile == "camera":
-                camera, picture = self._camera(frame), thumbnail(image, SCENE)
-                if camera.still(image, picture, frame.at, self._tracking.still_s):
-                    located[i] = (camera.boxes, 0.0)
+                last, picture = self._camera(frame).last_look, thumbnail(image, SCENE)
+                if last is not None and last.still(image, picture, frame.at, self._tracking.still_s):
+                    located[i] = (last.boxes, 0.0)
                 else:
                     pictures[i] = picture
         for profile in ("camera", "photo"):  # camera frames, then one-off photos (looked at in more detail)
@@ -221,7 +225,7 @@ class InferenceWorker:
             else:
                 camera = self._cameras[frame.payload.camera_id]
                 if not still:
-                    camera.looked(image, pictures[i], frame_boxes, frame.at)
+                    camera.last_look = LastLook(pictures[i], image.shape[:2], frame_boxes, frame.at)
                 reads, reports, ocr_calls = self._track(frame, camera, image, frame_boxes, still)
             ocr_ms = (perf_counter() - t1) * 1000
             annotated = None

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.real_replay import webcam_frame
 from detector import PersistentDetector
 from detector.config import DetectorConfig, Profiles
 from detector.persistent import Pipeline
@@ -43,10 +44,10 @@ class PoisonedModels:
         self.camera, self.photo = self.pipelines["camera"], self.pipelines["photo"]
 
 
-def frame(camera_id: str, jpeg: bytes) -> Frame:
-    return Frame(
-        parse_frame({"camera_id": camera_id, "frame": jpeg}, 2_000_000, 10**8), sid="sid-" + camera_id
-    )
+def frame(camera_id: str, jpeg: bytes, at: float | None = None) -> Frame:
+    """A camera frame, sent at `at` (wall clock; now if None)."""
+    payload = parse_frame({"camera_id": camera_id, "frame": jpeg}, 2_000_000, 10**8)
+    return Frame(payload, sid="sid-" + camera_id, at=time.time() if at is None else at)
 
 
 def test_a_frame_that_breaks_the_models_fails_alone_and_the_batch_goes_on():
@@ -94,16 +95,9 @@ def test_single_photos_are_looked_at_in_more_detail_than_camera_frames():
     assert [r.bbox for r in camera.reads] == [b.bbox for b in only_camera_size.detect_batch([image])[0]]
 
 
-def camera_frame(camera_id: str, jpeg: bytes, at: float) -> Frame:
-    return Frame(parse_frame({"camera_id": camera_id, "frame": jpeg}, 2_000_000, 10**8), sid="s", at=at)
-
-
 def nudged(jpeg: bytes, dx: float) -> bytes:
-    """The same picture moved by a fraction of a pixel and compressed again: a webcam's next frame."""
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    moved = cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, 0]]), image.shape[1::-1],
-                           borderMode=cv2.BORDER_REPLICATE)
-    return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    """The same picture moved by a fraction of a pixel: a webcam's next frame of a still scene."""
+    return webcam_frame(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), dx, 0.0)
 
 
 @pytest.mark.parametrize("careful", [False, True])
@@ -116,7 +110,7 @@ def test_a_still_frame_keeps_the_last_boxes_and_a_change_or_still_s_looks_again(
     image = cv2.imdecode(np.frombuffer(parked.jpeg, np.uint8), cv2.IMREAD_COLOR)
     larger = cv2.imencode(".jpg", cv2.resize(image, None, fx=1.5, fy=1.5))[1].tobytes()  # the same scene
     first, still, moved_on, resized, other, late = (
-        worker.process([camera_frame("gate", jpeg, at)])[0]
+        worker.process([frame("gate", jpeg, at)])[0]
         for jpeg, at in (
             (parked.jpeg, 0.0),
             (nudged(parked.jpeg, 0.6), 0.1),
@@ -152,7 +146,7 @@ def test_a_careful_read_that_comes_after_its_vehicle_left_is_still_reported():
     results = []
 
     def send(jpeg):
-        slots.put(camera_frame("gate", jpeg, time.time()))
+        slots.put(frame("gate", jpeg))
         while time.monotonic() < deadline:
             if done := worker.drain()[0]:
                 results.extend(done)
