@@ -3,13 +3,14 @@
 The camera lane reads every frame quickly (profiles.camera: a 256 px detector, `vn_plate`, one
 crop). A vehicle is seen for 20-50 frames, so the budget that matters is per vehicle. Two kinds
 of job come here from the worker:
-- a track's box: each frame's box of a track that wants a careful read is offered, the lane
-  keeps the best offer per track (largest x most confident) until it is free, and reads it with
-  profiles.careful (nearly as a single photo is read: `vn_plate_g2`, two crops, both row
-  splits). A valid read decides the track's text (detector/tracking.py). Order: unconfirmed
-  tracks first, then wide looks (below), then confirmed tracks never read carefully; a track
-  gets `per_track` careful reads at most, the second only when the first found no valid plate,
-  so a parked vehicle is not read over and over;
+- a track's box: each frame's box of a track that wants a careful read is offered, the lane keeps
+  the best offer per track (largest x most confident) until it is free, finds the plate again in the
+  region around it with profiles.careful's detector at the region's own scale (the camera lane's 256
+  px box is often cut short or loose), and reads it with profiles.careful (nearly as a single photo
+  is read: `vn_plate_g2`, two crops, both row splits). A valid read decides the track's text
+  (detector/tracking.py). Order: unconfirmed tracks first, then wide looks (below), then confirmed
+  tracks never read carefully; a track gets `per_track` careful reads at most, the second only when
+  the first found no valid plate, so a parked vehicle is not read over and over;
 - a wide look: a camera frame in which the camera lane sees no plate, at most every
   `wide_look_s` per camera and only when the picture changed since that camera's last look
   (a vehicle came or left), and never when it looks like the picture in which its last wide
@@ -38,7 +39,9 @@ from detector.results import PlateBox, PlateText
 from detector.tracking import Track, crop_jpeg
 from realtime.threads import real_threading, run_in_background
 
-MARGIN = 0.5  # the region copied around a box, as a share of its width and height on each side
+# the region copied around a box, as a share of its width and height on each side: room for the careful
+# detector to find the plate again (Pipeline.refine) where the camera lane's box cut it short
+MARGIN = 1.0
 STALE_S = 3.0  # a job not taken this long after it was offered is dropped: its vehicle has likely gone
 MAX_JOBS = 64  # pending jobs at most (one per track, one wide look per camera): the oldest go first
 NOTHING = PlateText("", "", 0.0, False, 1, passes=0)
@@ -52,6 +55,7 @@ UNCONFIRMED, WIDE_LOOK, NEVER_CAREFUL, RETRY = range(4)
 
 class Pipeline(Protocol):  # detector.persistent.Pipeline as the lane uses it (importing it would load torch)
     def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]: ...
+    def refine(self, region: np.ndarray, box: PlateBox) -> PlateBox: ...
     def read(self, image: np.ndarray, box: PlateBox) -> PlateText: ...
 
 
@@ -115,13 +119,18 @@ def quality(box: PlateBox) -> float:
     return (box.x2 - box.x1) * (box.y2 - box.y1) * box.confidence
 
 
-def job(camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox) -> CarefulJob:
-    """A job for one box of a frame: a copy of the region around it, the box in its pixels."""
+def region_around(image: np.ndarray, box: PlateBox) -> tuple[np.ndarray, PlateBox]:
+    """A copy of the image around a box (MARGIN), and the box in its pixels."""
     h, w = image.shape[:2]
     mx, my = int((box.x2 - box.x1) * MARGIN), int((box.y2 - box.y1) * MARGIN)
     x0, y0 = max(0, box.x1 - mx), max(0, box.y1 - my)
     region = image[y0:min(h, box.y2 + my), x0:min(w, box.x2 + mx)].copy()
-    moved = PlateBox(box.x1 - x0, box.y1 - y0, box.x2 - x0, box.y2 - y0, box.confidence)
+    return region, PlateBox(box.x1 - x0, box.y1 - y0, box.x2 - x0, box.y2 - y0, box.confidence)
+
+
+def job(camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox) -> CarefulJob:
+    """A job for one box of a frame: a copy of the region around it, the box in its pixels."""
+    region, moved = region_around(image, box)
     return CarefulJob(camera_id, track.id, rank, quality(box), region, moved, monotonic())
 
 
@@ -224,13 +233,22 @@ class CarefulLane:
                     with self._ready:
                         self._empty[current.camera_id] = current.picture
             else:
-                text = self._read(current.region, current.box)
-                crop = crop_jpeg(current.region, current.box) if text.valid else None
+                box = self._refined(current.region, current.box)
+                text = self._read(current.region, box)
+                crop = crop_jpeg(current.region, box) if text.valid else None
                 reads = [CarefulRead(current.camera_id, current.track_id, text, crop)]
             with self._ready:
                 self._reads += reads
                 self._busy = None
             self._pause.wait((monotonic() - started) * rest)  # the budget: cpu_share of a core at most
+
+    def _refined(self, region: np.ndarray, box: PlateBox) -> PlateBox:
+        """The camera lane's box found again by the careful detector, at the region's own scale."""
+        try:
+            return self._pipeline.refine(region, box)
+        except Exception:  # a region the detector breaks on is read as the camera lane boxed it
+            self.failed += 1
+            return box
 
     def _read(self, image: np.ndarray, box: PlateBox) -> PlateText:
         """The careful read of a box; valid only when it is sure enough to decide a track."""

@@ -14,7 +14,16 @@ from detector.boxes import iou
 from detector.plate_format import alnum
 from detector.results import PlateBox
 from detector.tracking import CameraTracker, TrackingConfig
-from realtime.careful import NEVER_CAREFUL, RETRY, UNCONFIRMED, CarefulConfig, CarefulLane, job, priority
+from realtime.careful import (
+    NEVER_CAREFUL,
+    RETRY,
+    UNCONFIRMED,
+    CarefulConfig,
+    CarefulLane,
+    job,
+    priority,
+    region_around,
+)
 from tests.conftest import start_server, stop_server, write_config
 from tests.test_events import EventClient, stream_in_order
 from tests.test_tracking import Reader, box, frame, read, see
@@ -29,6 +38,9 @@ class Reads:
 
     def locate_batch(self, images):
         return [self.found for _ in images]
+
+    def refine(self, region, box):
+        return box
 
 
 def test_a_valid_careful_read_decides_its_tracks_text_and_confirms_it_at_once():
@@ -144,6 +156,34 @@ def test_a_read_the_models_break_on_spends_the_try_and_the_lane_goes_on():
     assert lane.failed == 1 and lane.done == 2
 
 
+def test_a_tracks_box_is_found_again_before_it_is_read_and_read_as_given_where_that_breaks():
+    refined = PlateBox(90, 45, 230, 85, 0.95)
+
+    class Refines(Reads):
+        def refine(self, region, box):
+            if box.confidence < 0.5:
+                raise RuntimeError("the detector broke on this region")
+            return refined
+
+    seen = []
+    lane = CarefulLane(
+        CarefulConfig(cpu_share=1.0), Refines(lambda region, b: seen.append(b) or read("51F-123.45"))
+    )
+    image = np.zeros((480, 640, 3), np.uint8)
+    tracker = CameraTracker(TrackingConfig())
+    a, b = (see(tracker, [(box(100 + 300 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(2))
+    lane.offer("cam", a, 0, image, PlateBox(400, 250, 520, 280, 0.9))
+    lane.offer("cam", b, 1, image, PlateBox(400, 250, 520, 280, 0.3))
+    lane.start()
+    deadline, reads = time.monotonic() + 10, []
+    while len(reads) < 2 and time.monotonic() < deadline:
+        reads += lane.take_reads()
+        time.sleep(0.01)
+    # the region is cut around the box with MARGIN on each side: the box sits at (120, 30) in it
+    assert seen == [refined, PlateBox(120, 30, 240, 60, 0.3)]
+    assert all(r.text.valid and r.crop for r in reads) and lane.failed == 1 and lane.done == 2
+
+
 def test_a_careful_read_under_min_confidence_decides_nothing_and_the_track_may_try_again():
     def unsure_read(region, plate_box):
         return read("51F-123.45", conf=0.3)  # a valid plate, read unsure
@@ -172,8 +212,8 @@ def test_a_job_is_a_copy_of_the_region_around_its_box():
     made = job("cam", track, 0, image, PlateBox(10, 20, 130, 50, 0.9))
     b = made.box
     assert np.array_equal(made.region[b.y1:b.y2, b.x1:b.x2], image[20:50, 10:130])
-    # half the box around it, clipped at the edge
-    assert made.region.shape[:2] == (15 + 30 + 15, 10 + 120 + 60)
+    # the box's own width and height on each side (MARGIN), clipped at the frame's edge
+    assert made.region.shape[:2] == (20 + 30 + 30, 10 + 120 + 120)
     image[:] = 0
     assert made.region.any()  # a copy: the frame can go
 
@@ -256,37 +296,49 @@ def sure(ocr_confidence: float) -> bool:
     return ocr_confidence >= CarefulConfig().min_confidence
 
 
-def real_photos_only_the_careful_profile_finds(count: int) -> list[tuple[np.ndarray, str]]:
+def streamed(path) -> tuple[bytes, np.ndarray]:
+    """A photo as a camera streams it (JPEG, quality 90), and as the server decodes that."""
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    return jpeg, cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+def real_photos_only_the_careful_profile_finds(count: int) -> list[tuple[bytes, str]]:
     """Real photos (vn-real's evaluation split) in which the camera profile finds no plate and the careful
     profile finds and surely reads the caption's."""
     if not real_data.REAL_DIR.exists():
         pytest.skip("../shared/data/vn-real is not here")
     detector, found = PersistentDetector(), []
     for photo in real_data.split(real_data.load())[1]:
-        image = cv2.imread(str(photo.path))
+        jpeg, image = streamed(photo.path)
         if detector.camera.locate_batch([image])[0]:
             continue
         sure_reads = [alnum(r.text) for r in detector.careful.detect(image) if sure(r.ocr_confidence)]
         if alnum(photo.text) in sure_reads:
-            found.append((image, alnum(photo.text)))
+            found.append((jpeg, alnum(photo.text)))
         if len(found) >= count:
             return found
     raise AssertionError(f"only {len(found)} such photos")
 
 
-def misread_gate_photos(count: int) -> list[tuple[np.ndarray, str]]:
+def region_refined(detector, image: np.ndarray, b: PlateBox) -> tuple[np.ndarray, PlateBox]:
+    """A camera-lane box as the careful lane reads it: the region around it, the box found again there."""
+    region, moved = region_around(image, b)
+    return region, detector.careful.refine(region, moved)
+
+
+def misread_gate_photos(count: int) -> list[tuple[bytes, str]]:
     """Real gate frames (vn-gate's evaluation split) whose plate the camera lane finds but misreads,
     and the photo-grade read of that same box surely reads right."""
     if not gate_data.GATE_DIR.exists():
         pytest.skip("../shared/data/vn-gate is not here")
     detector, found = PersistentDetector(), []
     for shot in gate_data.split(gate_data.load_frames())[1]:
-        image = cv2.imread(str(shot.path))
+        jpeg, image = streamed(shot.path)
         for b in detector.camera.locate_batch([image])[0]:
-            careful = detector.careful.read(image, b)
+            careful = detector.careful.read(*region_refined(detector, image, b))
             if iou(b.bbox, shot.box) >= 0.5 and alnum(detector.camera.read(image, b).text) != shot.text \
                     and alnum(careful.text) == shot.text and sure(careful.confidence):
-                found.append((image, shot.text))
+                found.append((jpeg, shot.text))
         if len(found) >= count:
             return found
     raise AssertionError(f"only {len(found)} such frames")
@@ -303,8 +355,8 @@ def server(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("photos", [misread_gate_photos, real_photos_only_the_careful_profile_finds])
 def test_a_real_plate_the_camera_lane_misreads_or_misses_ends_with_the_careful_reads_text(server, photos):
-    for k, (image, truth) in enumerate(photos(2)):
-        jpegs = [cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()] * 20  # held 2 s
+    for k, (jpeg, truth) in enumerate(photos(2)):
+        jpegs = [jpeg] * 20  # held 2 s
         client = EventClient(server.url)
         try:
             stream_in_order(client, f"real-{photos.__name__[:4]}-{k}", jpegs, fps=10)

@@ -18,8 +18,9 @@ from detector.config import DetectorConfig, Profiles, ReaderConfig
 from detector.crops import level_angle, plate_crops, straighten
 from detector.plate_detector import PlateDetector
 from detector.plate_reader import PlateReader, most_convincing
-from detector.results import PlateText
+from detector.results import PlateBox, PlateText
 from detector.rows import other_split, split_rows
+from realtime.careful import region_around
 from tests.conftest import ROOT, clear_shot, iou
 from training.evaluate import char_accuracy
 from training.synth import random_plate, render_plate
@@ -135,6 +136,21 @@ def test_single_photos_are_found_by_the_photo_detector_camera_frames_by_the_came
     assert detector.camera.locate_batch([image]) == PlateDetector(DetectorConfig(), CAMERA).detect_batch(
         [image]
     )
+
+
+def test_refine_finds_a_badly_cut_box_again_in_the_region_around_it(detector):
+    shot = clear_shot("test-refine")
+    x1, y1, x2, y2 = shot.box
+    w, h = x2 - x1, y2 - y1
+    cut_short = PlateBox(x1 + w // 3, y1 + h // 4, x2, y2 + h // 3, 0.4)  # a coarse look's box, a third off
+    region, moved = region_around(shot.scene.image, cut_short)
+    truth = (x1 - (cut_short.x1 - moved.x1), y1 - (cut_short.y1 - moved.y1))
+    truth = (*truth, truth[0] + w, truth[1] + h)  # the plate in the region's pixels
+    refined = detector.careful.refine(region, moved)
+    assert iou(moved.bbox, truth) < 0.5 and iou(refined.bbox, truth) >= 0.7
+    # nothing there: the box comes back as it was given
+    blank = np.full_like(region, 128)
+    assert detector.careful.refine(blank, moved) == moved
 
 
 def test_missing_photo_detector_weights_are_named(tmp_path):
