@@ -135,6 +135,21 @@ def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first()
     assert [r.track_id for r in reads] == [b.id, a.id, c.id] and lane.done == 3
 
 
+def read_two_tracks(lane: CarefulLane, first: PlateBox, second: PlateBox):
+    """Two new tracks, a box of each offered (the first more urgent), lane started: (a, b, their reads)."""
+    image = np.zeros((480, 640, 3), np.uint8)
+    tracker = CameraTracker(TrackingConfig())
+    a, b = (see(tracker, [(box(100 + 300 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(2))
+    lane.offer("cam", a, 0, image, first)
+    lane.offer("cam", b, 1, image, second)
+    lane.start()
+    deadline, reads = time.monotonic() + 10, []
+    while len(reads) < 2 and time.monotonic() < deadline:
+        reads += lane.take_reads()
+        time.sleep(0.01)
+    return a, b, reads
+
+
 def test_a_read_the_models_break_on_spends_the_try_and_the_lane_goes_on():
     def breaking_read(region, plate_box):
         if plate_box.confidence < 0.5:
@@ -142,16 +157,7 @@ def test_a_read_the_models_break_on_spends_the_try_and_the_lane_goes_on():
         return read("51F-123.45")
 
     lane = CarefulLane(CarefulConfig(cpu_share=1.0), Reads(breaking_read))
-    image = np.zeros((480, 640, 3), np.uint8)
-    tracker = CameraTracker(TrackingConfig())
-    a, b = (see(tracker, [(box(100 + 300 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(2))
-    lane.offer("cam", a, 0, image, PlateBox(100, 50, 220, 80, 0.3))
-    lane.offer("cam", b, 1, image, PlateBox(400, 50, 520, 80, 0.9))
-    lane.start()
-    deadline, reads = time.monotonic() + 10, []
-    while len(reads) < 2 and time.monotonic() < deadline:
-        reads += lane.take_reads()
-        time.sleep(0.01)
+    a, b, reads = read_two_tracks(lane, PlateBox(100, 50, 220, 80, 0.3), PlateBox(400, 50, 520, 80, 0.9))
     assert [(r.track_id, r.text.text) for r in reads] == [(a.id, ""), (b.id, "51F-123.45")]
     assert lane.failed == 1 and lane.done == 2
 
@@ -169,16 +175,7 @@ def test_a_tracks_box_is_found_again_before_it_is_read_and_read_as_given_where_t
     lane = CarefulLane(
         CarefulConfig(cpu_share=1.0), Refines(lambda region, b: seen.append(b) or read("51F-123.45"))
     )
-    image = np.zeros((480, 640, 3), np.uint8)
-    tracker = CameraTracker(TrackingConfig())
-    a, b = (see(tracker, [(box(100 + 300 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(2))
-    lane.offer("cam", a, 0, image, PlateBox(400, 250, 520, 280, 0.9))
-    lane.offer("cam", b, 1, image, PlateBox(400, 250, 520, 280, 0.3))
-    lane.start()
-    deadline, reads = time.monotonic() + 10, []
-    while len(reads) < 2 and time.monotonic() < deadline:
-        reads += lane.take_reads()
-        time.sleep(0.01)
+    _, _, reads = read_two_tracks(lane, PlateBox(400, 250, 520, 280, 0.9), PlateBox(400, 250, 520, 280, 0.3))
     # the region is cut around the box with MARGIN on each side: the box sits at (120, 30) in it
     assert seen == [refined, PlateBox(120, 30, 240, 60, 0.3)]
     assert all(r.text.valid and r.crop for r in reads) and lane.failed == 1 and lane.done == 2
