@@ -150,7 +150,7 @@ class CarefulLane:
         self._empty: dict[str, np.ndarray] = {}  # camera -> the last picture a wide look found no plate in
         self._pause = threading.Event()  # never set: a real sleep, also under eventlet
         self.done = 0  # careful reads made (for /health)
-        self.failed = 0  # of them, reads the models raised on
+        self.failed = 0  # jobs the models raised on (a read, a wide look, or a refine read as boxed)
         self.wide_looks = 0  # wide looks made
         self._thread = threading.Thread(target=self._run, name="careful-lane", daemon=True)
 
