@@ -206,7 +206,9 @@ class CameraTracker:
         held tracks the detector missed whose look is still there. `read` None: a still frame (the picture
         of the last one read), whose boxes only keep their tracks alive: reading it again would read the
         same picture the same way."""
-        looks = [look(image, b.bbox) for b in boxes]
+        # a still frame's boxes are its last look's: the picture under them is what that look saw, so
+        # there is nothing to compare (a vehicle creeping under a kept box is not another vehicle)
+        looks = [None if read is None else look(image, b.bbox) for b in boxes]
         sightings = []
         for box, box_look, (track, likeness) in zip(boxes, looks, self._match(boxes, looks, now)):
             changed = likeness < self.config.same_look
@@ -273,7 +275,9 @@ class CameraTracker:
         track.held, track.look, track.last_read, track.frames_since_read = True, box_look, read, 0
         self.add_careful_read(track.id, read, crop)
 
-    def _match(self, boxes: list[PlateBox], looks: list[Look], now: float) -> list[tuple[Track, float]]:
+    def _match(
+        self, boxes: list[PlateBox], looks: list[Look | None], now: float
+    ) -> list[tuple[Track, float]]:
         """The track of each box (greedy by IoU) and how alike it looks to the track's last read (1: new)."""
         self.tracks = {i: t for i, t in self.tracks.items() if now - t.last_seen <= self.config.expire_s}
         # the last box counts too: a prediction from a jittery velocity must not lose a parked car
@@ -287,7 +291,7 @@ class CameraTracker:
             if k in assigned or tid in used:
                 continue
             track = self.tracks[tid]
-            likeness = 1.0 if track.look is None else similarity(track.look, looks[k])
+            likeness = 1.0 if track.look is None or looks[k] is None else similarity(track.look, looks[k])
             if likeness < self.config.new_look and track.looked_unlike:  # another vehicle where this one was
                 continue
             track.looked_unlike = likeness < self.config.new_look

@@ -132,6 +132,17 @@ def test_a_still_frame_keeps_its_tracks_alive_and_reads_nothing():
     assert looked_at.track.id == first.track.id and looked_at.read is not None  # due a read since
 
 
+def test_a_still_frames_kept_box_keeps_its_track_while_the_vehicle_creeps_under_it():
+    # a still frame keeps the last look's boxes; a vehicle creeping a few pixels a frame moves its
+    # picture under the kept box, but the frame is still the picture the look saw: no new vehicle there
+    tracker = CameraTracker(TrackingConfig(confirm_reads=3))
+    (first,) = see(tracker, [(box(100), 1)], 0.0, Reader("51F-123.45"))
+    kept = box(100)
+    stills = [tracker.follow(frame((box(100 + 3 * i), 1)), [kept], 0.1 * i, None)[0] for i in range(1, 6)]
+    assert {s.track.id for s in stills} == {first.track.id}
+    assert all(s.shown.text == "51F-123.45" for s in stills)
+
+
 def test_cameras_do_not_share_track_state():
     a, b = CameraTracker(TrackingConfig()), CameraTracker(TrackingConfig())
     (ta,) = see(a, [(box(100), 1)], 0, Reader("51F-123.45"))
