@@ -23,8 +23,12 @@ Printed per set (a photo's text counts when the A-Z0-9 of a read equals the capt
   over the photos that got one;
 - p95: the live results' latency, send to receipt (the fast lane);
 - photo path and camera path: shares read by those paths on the same photos; the issue's
-  target is event >= 0.95 x photo path.
+  target is event >= 0.95 x photo path;
+- photo streamed: the photo path's share on the first frame of each hold as it was streamed.
+The JSON report also has each photo's outcome (`per_photo`: its events, the texts shown late in its
+hold, and the offline paths' reads) to look at the misses.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +92,9 @@ def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[b
     return frames
 
 
-def run_camera(url: str, index: int, photos: list[Photo], hold: int, gap: int, fps: float, nice: int,
-               out: mp.Queue) -> None:
+def run_camera(
+    url: str, index: int, photos: list[Photo], hold: int, gap: int, fps: float, nice: int, out: mp.Queue
+) -> None:
     import socketio
 
     os.nice(nice)  # the cameras' own CPU is not the server's on a real site: --client-nice gives it back
@@ -126,8 +131,9 @@ def judge(
     period = hold + gap
     right_events = wrong_events = late_right = late_total = sent_total = answered = 0
     first_right, latencies, stages = [], [], []
+    per_photo: list[dict] = [{} for _ in photos]  # what each photo got, for looking at the misses
     for stream in streams:
-        mine = photos[stream["camera"]::cameras]
+        mine = photos[stream["camera"] :: cameras]
         sent = stream["sent"]
         starts = [sent[k * period] for k in range(len(mine))] + [sent[-1] + 1.0]
         by_photo: dict[int, list[tuple[int, float, list[str]]]] = {}  # photo index -> its frames' results
@@ -145,11 +151,18 @@ def judge(
             if announced or continued:
                 right_events += 1
                 alive[photo.text] = starts[k + 1]
+            late_texts = [texts for fid, _, texts in shown if hold - LATE_FRAMES <= fid % period < hold]
+            per_photo[stream["camera"] + k * cameras] = {
+                "photo": str(photo.path),
+                "text": photo.text,
+                "right": announced or continued,
+                "events": [text for t, text in stream["events"] if window[0] <= t <= window[1]],
+                "shown_late": sorted({t for texts in late_texts for t in texts}),
+            }
             if seen:
                 first_right.append((min(seen) - starts[k]) * 1000)
-            late = [texts for fid, _, texts in shown if hold - LATE_FRAMES <= fid % period < hold]
-            late_total += len(late)
-            late_right += sum(photo.text in texts for texts in late)
+            late_total += len(late_texts)
+            late_right += sum(photo.text in texts for texts in late_texts)
         texts_there = {p.text for p in mine}
         wrong_events += sum(text not in texts_there for _, text in stream["events"])
         latencies += [(received - sent[fid]) * 1000 for fid, received, _ in stream["results"]]
@@ -170,6 +183,7 @@ def judge(
         "stages_ms": {k: round(sum(t[k] for t in stages) / len(stages), 1) for k in stages[0]}
         if stages
         else {},
+        "per_photo": per_photo,
     }
 
 
@@ -218,20 +232,40 @@ def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) ->
     return judge(photos, streams, args.cameras, args.hold, args.gap, window_s) | {"careful": careful}
 
 
-def offline_paths(photos: list[Photo]) -> dict:
-    """Shares read on the same photos by the photo path and, frame by frame, by the camera path."""
+def offline_paths(photos: list[Photo], cameras: int, hold: int, gap: int) -> dict:
+    """Shares read on the same photos by the photo path and, frame by frame, by the camera path, and
+    each photo's texts by either; and by the photo path on the first frame its camera streamed (the
+    webcam-like copy the live path saw: a photo read right on a knife edge may not survive it)."""
     import cv2
+    import numpy as np
 
     from detector import PersistentDetector
     from detector.config import load_yaml, vision_config
 
     detector = PersistentDetector(vision_config(load_yaml(ROOT / "config.yaml")))
-    photo = camera = 0
-    for p in photos:
+    streamed: dict[int, bytes] = {}  # photo index -> the first frame of its hold, as its camera sent it
+    for i in range(cameras):
+        frames = camera_frames(photos[i::cameras], hold, gap, seed=i)
+        streamed |= {i + k * cameras: frames[k * (hold + gap)] for k in range(len(photos[i::cameras]))}
+    reads = []  # per photo: (photo path texts, camera path texts, photo path texts on its streamed frame)
+    for n, p in enumerate(photos):
         image = cv2.imread(str(p.path))
-        photo += any(alnum(r.text) == p.text for r in detector.photo.detect(image))
-        camera += any(alnum(r.text) == p.text for r in detector.camera.detect(image))
-    return {"photo_path": round(photo / len(photos), 4), "camera_path": round(camera / len(photos), 4)}
+        frame = cv2.imdecode(np.frombuffer(streamed[n], np.uint8), cv2.IMREAD_COLOR)
+        reads.append(
+            tuple(
+                [alnum(r.text) for r in lane.detect(picture)]
+                for lane, picture in (
+                    (detector.photo, image),
+                    (detector.camera, image),
+                    (detector.photo, frame),
+                )
+            )
+        )
+
+    def share(path: int) -> float:
+        return round(sum(p.text in r[path] for p, r in zip(photos, reads)) / len(photos), 4)
+
+    return {"photo_path": share(0), "camera_path": share(1), "photo_path_streamed": share(2), "reads": reads}
 
 
 def main() -> None:
@@ -256,14 +290,24 @@ def main() -> None:
         default=None,
         help="careful.wide_look_s (default: as config.yaml; 0: none)",
     )
-    parser.add_argument("--unconfirmed-every", type=int, default=0,
-                        help="tracking.unconfirmed_every (0: as config.yaml)")
-    parser.add_argument("--still-s", type=float, default=None,
-                        help="tracking.still_s (default: as config.yaml; 0: every frame looked at)")
-    parser.add_argument("--careful-crops", type=int, default=0,
-                        help="profiles.careful.crops (0: as config.yaml)")
-    parser.add_argument("--client-nice", type=int, default=0,
-                        help="CPU niceness of the camera processes (they share this machine with the server)")
+    parser.add_argument(
+        "--unconfirmed-every", type=int, default=0, help="tracking.unconfirmed_every (0: as config.yaml)"
+    )
+    parser.add_argument(
+        "--still-s",
+        type=float,
+        default=None,
+        help="tracking.still_s (default: as config.yaml; 0: every frame looked at)",
+    )
+    parser.add_argument(
+        "--careful-crops", type=int, default=0, help="profiles.careful.crops (0: as config.yaml)"
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        help="CPU niceness of the camera processes (they share this machine with the server)",
+    )
     parser.add_argument(
         "--live-only", action="store_true", help="skip the photo and camera paths (slow, offline)"
     )
@@ -271,14 +315,19 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"cameras": args.cameras, "fps": args.fps, "hold": args.hold, "gap": args.gap}
-    for name in (["real", "gate"] if args.set == "both" else [args.set]):
+    for name in ["real", "gate"] if args.set == "both" else [args.set]:
         photos = evaluation_photos(name)
         if args.limit and len(photos) > args.limit:
-            photos = photos[::len(photos) // args.limit][:args.limit]
+            photos = photos[:: len(photos) // args.limit][: args.limit]
         live = stream_set(photos, args, args.out / f"server-replay-{name}.log")
-        report[name] = live | (
-            {"photo_path": None, "camera_path": None} if args.live_only else offline_paths(photos)
+        offline = (
+            {"photo_path": None, "camera_path": None, "photo_path_streamed": None}
+            if args.live_only
+            else offline_paths(photos, args.cameras, args.hold, args.gap)
         )
+        for row, texts in zip(live["per_photo"], offline.pop("reads", [])):
+            row |= dict(zip(("photo_path", "camera_path", "photo_path_streamed"), texts))
+        report[name] = live | offline
     path = args.out / f"real-replay-{args.set}.json"
     path.write_text(json.dumps(report, indent=1))
     print(
@@ -287,17 +336,21 @@ def main() -> None:
     )
     print(
         f"{'set':6}{'photos':>7}{'event':>7}{'wrong':>6}{'late':>7}{'1st p50':>9}{'1st p95':>9}{'p95 ms':>8}"
-        f"{'photo path':>11}{'camera path':>12}{'event/photo':>12}"
+        f"{'photo path':>11}{'camera path':>12}{'event/photo':>12}{'photo streamed':>15}"
     )
     for name in (k for k in ("real", "gate") if k in report):
         r = report[name]
         ratio = round(r["event"] / r["photo_path"], 3) if r["photo_path"] else None
         paths = f"{r['photo_path']!s:>11}{r['camera_path']!s:>12}"
-        print(f"{name:6}{r['photos']:>7}{r['event']:>7}{r['wrong_events']:>6}{r['shown_late']!s:>7}"
-              f"{r['first_right_ms']['p50']!s:>9}{r['first_right_ms']['p95']!s:>9}{r['latency_ms']['p95']!s:>8}"
-              f"{paths}{ratio!s:>12}")
-        print(f"       frames answered {r['answered']}; stages ms (mean): {r['stages_ms']}; "
-              f"careful lane: {r['careful']}")
+        print(
+            f"{name:6}{r['photos']:>7}{r['event']:>7}{r['wrong_events']:>6}{r['shown_late']!s:>7}"
+            f"{r['first_right_ms']['p50']!s:>9}{r['first_right_ms']['p95']!s:>9}{r['latency_ms']['p95']!s:>8}"
+            f"{paths}{ratio!s:>12}{r['photo_path_streamed']!s:>15}"
+        )
+        print(
+            f"       frames answered {r['answered']}; stages ms (mean): {r['stages_ms']}; "
+            f"careful lane: {r['careful']}"
+        )
     print(f"wrote {path}")
 
 

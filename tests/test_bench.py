@@ -151,3 +151,7 @@ def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
     gate = json.loads((tmp_path / "real-replay-gate.json").read_text())["gate"]
     assert gate["photos"] == 4 and gate["latency_ms"]["p95"] is not None
     assert 0 <= gate["event"] <= 1 and 0 <= gate["photo_path"] <= 1
+    assert [row["right"] for row in gate["per_photo"]].count(True) == round(gate["event"] * 4)
+    assert 0 <= gate["photo_path_streamed"] <= 1
+    keys = {"events", "shown_late", "photo_path", "camera_path", "photo_path_streamed"}
+    assert all(keys <= row.keys() for row in gate["per_photo"])
