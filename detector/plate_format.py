@@ -9,7 +9,8 @@ whether the result is a real plate:
     two-row motorbike  59-X1 / 123.45        -> 59-X1 123.45
                        60-AA / 499.10        -> 60-AA 499.10
                        60-MD1 / 011.61       -> 60-MD1 011.61   (MĐ electric, Đ written D)
-    military (red)     KP-47-90
+    four-digit series  71LA-0072    (LA, SA, XA; RM trailers carry five: 36RM-000.81)
+    military (red)     KP-47-90     CD-10-44   FH-14-68
     two-row military   QH / 54-54            -> QH-54-54
     old motorbike      60 / 737-HR           -> 60 737-HR      (series after the number: 43 475-M, 13 267-G9)
 
@@ -35,10 +36,13 @@ RETIRED_CODES = frozenset({13})
 SERIES_LETTERS = frozenset("ABCDEFGHKLMNPRSTUVXYZ")
 # Two-letter special series on cars: joint ventures, economic zones, diplomats, foreigners...
 SPECIAL_SERIES = frozenset({"LD", "KT", "NG", "NN", "QT", "CV", "HC", "TD", "MD", "DA", "NM", "CD", "KD"})
+# Two-letter car series that take one length of number only: LA, SA, XA four digits (71LA-0072),
+# RM (trailers, "ro-mooc") five (36RM-000.81). Without them a 71LA-0072 read right became 71L-400.72.
+FIXED_TAIL_SERIES = {"LA": 4, "SA": 4, "XA": 4, "RM": 5}
 # Letters a series slot can hold: Q only appears in special series such as QT.
-SLOT_LETTERS = SERIES_LETTERS | frozenset("".join(SPECIAL_SERIES))
-# First letters of military unit codes (red plates, e.g. KP-47-90, TM-12-34).
-MILITARY_FIRST = frozenset("ABHKPQTV")
+SLOT_LETTERS = SERIES_LETTERS | frozenset("".join(SPECIAL_SERIES | FIXED_TAIL_SERIES.keys()))
+# First letters of military unit codes (red plates, e.g. KP-47-90, TM-12-34, CD-10-44, FH-14-68, DB-18-89).
+MILITARY_FIRST = frozenset("ABCDFHKPQTV")
 
 # Position-dependent confusions: what a character most likely was in a digit or a letter slot.
 TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "U": "0", "I": "1", "L": "1", "J": "1", "T": "1",
@@ -93,12 +97,12 @@ def _digits(tail: str) -> str:
     return f"{tail[:3]}.{tail[3:]}" if len(tail) == 5 else tail
 
 
-def _series_ok(series: str, kind: str) -> bool:
+def _series_ok(series: str, kind: str, tail: int) -> bool:
     letters = "".join(c for c in series if c.isalpha())
     if not all(c in SLOT_LETTERS for c in letters) or (len(letters) == 1 and letters not in SERIES_LETTERS):
         return False
     if len(letters) == 2 and kind == "car":
-        return letters in SPECIAL_SERIES
+        return letters in SPECIAL_SERIES or FIXED_TAIL_SERIES.get(letters) == tail
     if len(letters) == 2 and len(series) == 2:  # motorbike 60-AA; LD, KT... are car series
         return letters not in SPECIAL_SERIES
     if len(series) == 3:  # motorbike 60-MD1: only the electric series carries two letters and a digit
@@ -147,7 +151,7 @@ def _render(text: str, layout: _Layout, fixes: int) -> FormattedPlate:
         return FormattedPlate(f"{province} {number}-{series}", valid, "motorbike")
     province, series, tail = text[:2], text[2:layout.top_len], text[layout.top_len:]
     digits = _digits(tail)
-    valid = int(province) in PROVINCE_CODES and _series_ok(series, layout.kind)
+    valid = int(province) in PROVINCE_CODES and _series_ok(series, layout.kind, len(tail))
     if layout.kind == "car":
         return FormattedPlate(f"{province}{series}-{digits}", valid, "car")
     return FormattedPlate(f"{province}-{series} {digits}", valid, "motorbike")

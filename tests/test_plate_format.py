@@ -28,6 +28,14 @@ VALID = [
     ("11C-567.89", "11C-567.89"),
     ("39-F3 1342", "39-F3 1342"),   # Dong Nai's newer code
     ("41LD-012.34", "41LD-012.34"), # Ho Chi Minh City's newer code
+    ("71LA-0072", "71LA-0072"),     # four-digit series: not 71L-400.72 with its A taken for a 4
+    ("50SA-2034", "50SA-2034"),
+    ("29XA-1234", "29XA-1234"),
+    ("36RM-000.81", "36RM-000.81"), # a trailer
+    ("CD-10-44", "CD-10-44"),       # military units starting with C, D, F
+    ("CB-10-23", "CB-10-23"),
+    ("DB-18-89", "DB-18-89"),
+    ("FH-14-68", "FH-14-68"),
 ]
 
 CORRECTED = [
@@ -55,6 +63,8 @@ INVALID = [
     "42A-123.45",     # nor is 42
     "51W-123.45",     # W is never a series letter
     "51FF-123.45",    # FF is no special series
+    "71LA-007.25",    # LA takes four digits
+    "36RM-0081",      # RM five
     "51F-123",        # too few digits
     "51F-1234567",    # too many
     "ABCDEFG",
