@@ -70,12 +70,12 @@ def test_real_report_splits_photos_by_how_wide_their_characters_are():
 
     one_row = RealPhoto(Path("a.jpg"), "51F-123.45", "car, white")  # 8 characters in one row
     two_row = RealPhoto(Path("b.jpg"), "60-AA 499.10", "motorbike")  # 9 characters, at most 5 a row
-    assert char_width_bucket(one_row, (10, 0, 41, 9)) == "chars 0-4 px wide"  # 31 / 8
-    assert char_width_bucket(one_row, (10, 0, 42, 9)) == "chars 4-6 px wide"  # 32 / 8
-    assert char_width_bucket(one_row, (0, 0, 80, 20)) == "chars 8+ px wide"
-    assert char_width_bucket(two_row, (0, 0, 32, 30)) == "chars 6-8 px wide"  # 32 / 5, not 32 / 9
+    assert char_width_bucket(one_row.rows, (10, 0, 41, 9)) == "chars 0-4 px wide"  # 31 / 8
+    assert char_width_bucket(one_row.rows, (10, 0, 42, 9)) == "chars 4-6 px wide"  # 32 / 8
+    assert char_width_bucket(one_row.rows, (0, 0, 80, 20)) == "chars 8+ px wide"
+    assert char_width_bucket(two_row.rows, (0, 0, 32, 30)) == "chars 6-8 px wide"  # 32 / 5, not 32 / 9
     old_plate = RealPhoto(Path("c.jpg"), "60 737-HR", "motorbike")  # rows "60" / "737HR": 5, not half of 7
-    assert char_width_bucket(old_plate, (0, 0, 18, 20)) == "chars 0-4 px wide"  # 18 / 5
+    assert char_width_bucket(old_plate.rows, (0, 0, 18, 20)) == "chars 0-4 px wide"  # 18 / 5
     keys = [
         "all",
         "chars 8+ px wide",
@@ -166,7 +166,7 @@ def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_rea
     run("training.evaluate", "--real", "--real-dir", str(root), "--eval-boxes", str(reference),
         "--json", str(report_path))
     report = json.loads(report_path.read_text())
-    assert report["set"] == {"photos": 2, "root": str(root), "reference_boxes": len(boxes)}
+    assert report["set"] == {"name": "vn-real", "photos": 2, "root": str(root), "reference_boxes": len(boxes)}
     assert report["detector"]["recall"]["all"] == {"photos": len(boxes), "recall": 1.0}
     # one source
     assert report["detector"]["recall"]["box from eval_boxes"] == report["detector"]["recall"]["all"]

@@ -4,6 +4,7 @@
     python -m training.evaluate --readers vn_plate english_g2 --json artifacts/eval.json
     python -m training.evaluate --real               # the real photos' evaluation split instead
                                                      # (detector recall against each photo's reference box)
+    python -m training.evaluate --gate               # vn-gate's evaluation split (gate frames) instead
 
 The set is rebuilt from training.datasets.EVAL_SEED, which no training script uses; a
 third of its scenes lead with a two-row plate. Reported: detection precision and recall
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
 
@@ -111,50 +112,83 @@ def evaluate(scenes: int, config_path: Path, readers: list[str]) -> dict:
     return report
 
 
-def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths: list[Path]) -> dict:
-    """The real evaluation split (training/real_data.py): captions and the captioned plates' boxes.
+@dataclass(frozen=True)
+class EvalPhoto:
+    """One photo of a real evaluation split, as the report counts it."""
 
-    The photos are looked at as single photos are (config.yaml profiles.photo: its detector and size,
-    its crops of each box; by default read by its network). Detector: recall of the
-    reference box (IoU >= 0.5) over the photos that have one (by default all: training/real_eval_boxes.json,
-    and training/real_eval_by_eye.json for the photos whose plate no read matched; boxes_paths, the
-    first file's box winning, replace them), judged without any reader. Per reader:
-    "found" counts the captioned plate when some detected box reads at least half its characters
-    right (for every photo, with or without a reference box); exact and chars use that box's
-    read (the whole pipeline); "box exact" reads the reference box itself (the reader alone).
-    Every figure is given per gallery group, one-row/two-row, reference-box file and overall.
-    Most frequent confusions: (true, read) characters of same-length misreads of the pipeline.
+    path: Path
+    text: str  # the plate's text, A-Z0-9
+    keys: tuple[str, ...]  # the report's rows it counts in: its group, its rows, ..., "all"
+    reference: tuple[int, int, int, int] | None  # the plate's box, judging the detector apart from the reader
+
+
+def _size_keys(rows: tuple[str, ...], box: tuple[int, int, int, int]) -> tuple[str, str]:
+    """The width of a plate's characters in its box, overall and for its number of rows."""
+    from training.real_data import char_width_bucket
+
+    bucket = char_width_bucket(rows, box)
+    return bucket, f"{bucket}, {'two_row' if len(rows) == 2 else 'one_row'}"
+
+
+def real_photos(root: Path, boxes_paths: list[Path]) -> list[EvalPhoto]:
+    """vn-real's evaluation split (training/real_data.py): captions and the captioned plates' boxes
+    (by default training/real_eval_boxes.json, and training/real_eval_by_eye.json for the photos
+    whose plate no read matched; boxes_paths, the first file's box winning, replace them)."""
+    from training.real_data import eval_boxes, load, split
+
+    references = eval_boxes(*boxes_paths)
+    photos = []
+    for p in split(load(root))[1]:
+        ref = references.get(p.path.name)
+        keys = (p.group, "two_row" if p.two_row else "one_row",
+                *([f"box from {ref.source}", *_size_keys(p.rows, ref.box)] if ref else []), "all")
+        photos.append(EvalPhoto(p.path, alnum(p.text), keys, ref.box if ref else None))
+    return photos
+
+
+def gate_photos(root: Path) -> list[EvalPhoto]:
+    """vn-gate's evaluation split (training/gate_data.py): the gate frames of 15% of plate texts,
+    each with its plate's box."""
+    from training.gate_data import LANES, crop_rows, load_frames, split
+
+    photos = []
+    for g in split(load_frames(root))[1]:
+        rows = crop_rows(g.text, g.rows) or (g.text,)
+        keys = (LANES[g.lane], "two_row" if len(rows) == 2 else "one_row", *_size_keys(rows, g.box), "all")
+        photos.append(EvalPhoto(g.path, g.text, keys, g.box))
+    return photos
+
+
+def evaluate_photos(config_path: Path, readers: list[str], photos: list[EvalPhoto], about: dict) -> dict:
+    """A real evaluation split, looked at as single photos are (config.yaml profiles.photo: its
+    detector and size, its crops of each box; by default read by its network).
+
+    Detector: recall of the reference box (IoU >= 0.5) over the photos that have one, judged
+    without any reader. Per reader: "found" counts the plate when some detected box reads at least
+    half its characters right; exact and chars use that box's read (the whole pipeline); "box exact"
+    reads the reference box itself (the reader alone). Every figure is given per row of the report
+    (EvalPhoto.keys). Most frequent confusions: (true, read) characters of same-length misreads of
+    the pipeline.
     """
     from collections import Counter
 
     import cv2
 
-    from training.real_data import char_width_bucket, eval_boxes, load, split
-
     config = vision_config(load_yaml(config_path))
     detector = PlateDetector(config.detector, config.profiles.photo, "profiles.photo")
-    photos = split(load(root))[1]
-    references = eval_boxes(*boxes_paths)
-    images = {p.path.name: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
-    found_boxes = {name: detector.detect_batch([image])[0] for name, image in images.items()}
-
-    # the report's rows each photo counts in: its group, its rows, its reference box's file and the
-    # width of its characters in that box, all
-    keys = {p.path.name: (p.group, "two_row" if p.two_row else "one_row",
-                          *([f"box from {ref.source}", char_width_bucket(p, ref.box)]
-                            if (ref := references.get(p.path.name)) else []), "all")
-            for p in photos}
+    images = {p.path: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
+    found_boxes = {path: detector.detect_batch([image])[0] for path, image in images.items()}
 
     boxed: dict[str, list[int]] = {}
     for photo in photos:
-        ref = references.get(photo.path.name)
-        if ref is not None:
-            hit = any(iou(b.bbox, ref.box) >= 0.5 for b in found_boxes[photo.path.name])
-            for key in keys[photo.path.name]:
+        if photo.reference is not None:
+            hit = any(iou(b.bbox, photo.reference) >= 0.5 for b in found_boxes[photo.path])
+            for key in photo.keys:
                 boxed.setdefault(key, [0, 0])[0] += 1
                 boxed[key][1] += hit
     report: dict = {
-        "set": {"photos": len(photos), "root": str(root), "reference_boxes": len(references)},
+        "set": {**about, "photos": len(photos),
+                "reference_boxes": sum(p.reference is not None for p in photos)},
         "detector": {
             "weights": str(detector.path),
             "imgsz": detector.imgsz,
@@ -167,13 +201,12 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
         groups: dict[str, dict] = {}
         confusions: Counter = Counter()
         for photo in photos:
-            image, truth = images[photo.path.name], alnum(photo.text)
-            reads = [reader.read_box(image, b.bbox).text for b in found_boxes[photo.path.name]]
-            best = max(reads, key=lambda r: char_accuracy(r, photo.text), default="")
-            chars = char_accuracy(best, photo.text)
-            ref = references.get(photo.path.name)
-            box_read = None if ref is None else reader.read_box(image, ref.box).text
-            for key in keys[photo.path.name]:
+            image, truth = images[photo.path], photo.text
+            reads = [reader.read_box(image, b.bbox).text for b in found_boxes[photo.path]]
+            best = max(reads, key=lambda r: char_accuracy(r, truth), default="")
+            chars = char_accuracy(best, truth)
+            box_read = None if photo.reference is None else reader.read_box(image, photo.reference).text
+            for key in photo.keys:
                 g = groups.setdefault(
                     key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0}
                 )
@@ -197,9 +230,9 @@ def evaluate_real(config_path: Path, readers: list[str], root: Path, boxes_paths
 
 def _report_order(key: str) -> tuple[int, str]:
     """Gallery groups, then one-row/two-row, then the reference boxes' sources, then the character
-    widths (narrowest first), then all."""
-    if key.startswith("chars "):  # "chars 4-6 px wide", "chars 8+ px wide"
-        return 3, key.split()[1].split("-")[0].rstrip("+").zfill(3)
+    widths (narrowest first, each followed by its one-row and two-row parts), then all."""
+    if key.startswith("chars "):  # "chars 4-6 px wide", "chars 8+ px wide, two_row"
+        return 3, key.split()[1].split("-")[0].rstrip("+").zfill(3) + key.partition(",")[2]
     rank = (
         1 if key in ("one_row", "two_row") else 2 if key.startswith("box from") else 4 if key == "all" else 0
     )
@@ -207,8 +240,8 @@ def _report_order(key: str) -> tuple[int, str]:
 
 
 def print_real_report(report: dict) -> None:
-    print(f"real evaluation split: {report['set']['photos']} photos from {report['set']['root']}, "
-          f"{report['set']['reference_boxes']} with a reference box")
+    print(f"{report['set']['name']} evaluation split: {report['set']['photos']} photos from "
+          f"{report['set']['root']}, {report['set']['reference_boxes']} with a reference box")
     d = report["detector"]
     print(f"\ndetector {d['weights']} @ {d['imgsz']}: {'group':<40} {'boxed':>6} {'recall':>7}")
     pad = len(f"detector {d['weights']} @ {d['imgsz']}: ")
@@ -256,6 +289,12 @@ def main(argv: list[str] | None = None) -> None:
         "--real-dir", type=Path, default=None, help="the vn-real folder (default: ../shared/data/vn-real)"
     )
     ap.add_argument(
+        "--gate", action="store_true", help="evaluate on vn-gate's evaluation split (its gate frames) instead"
+    )
+    ap.add_argument(
+        "--gate-dir", type=Path, default=None, help="the vn-gate folder (default: ../shared/data/vn-gate)"
+    )
+    ap.add_argument(
         "--eval-boxes",
         type=Path,
         nargs="+",
@@ -268,11 +307,15 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)  # the figures of the realtime server's one inference core
     profiles = vision_config(load_yaml(args.config)).profiles
-    readers = args.readers or [profiles.photo.network if args.real else profiles.camera.network]
-    if args.real:
+    readers = args.readers or [profiles.photo.network if args.real or args.gate else profiles.camera.network]
+    if args.real or args.gate:
+        from training.gate_data import GATE_DIR
         from training.real_data import REAL_DIR
 
-        report = evaluate_real(args.config, readers, args.real_dir or REAL_DIR, args.eval_boxes or [])
+        root = (args.gate_dir or GATE_DIR) if args.gate else (args.real_dir or REAL_DIR)
+        photos = gate_photos(root) if args.gate else real_photos(root, args.eval_boxes or [])
+        about = {"name": "vn-gate" if args.gate else "vn-real", "root": str(root)}
+        report = evaluate_photos(args.config, readers, photos, about)
         print_real_report(report)
     else:
         report = evaluate(args.scenes, args.config, readers)

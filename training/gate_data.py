@@ -12,12 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from detector.plate_format import alnum
+from detector.plate_format import alnum, normalise_rows
 
 GATE_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vn-gate"
 EVAL_SHARE = 0.15
 # the lanes' own CCTV frames (the rest are other photos)
 GATE_FRAME = re.compile(r"(xemay|CarLongPlate)(\d+)\.jpg")
+LANES = {"xemay": "motorbike lane", "CarLongPlate": "car lane"}
+# the README's filter: a text that fits is a whole plate (the rest mostly miss characters)
+PLATE_TEXT = re.compile(r"(?P<top>(1[1-9]|[2-9]\d)(?P<series>[A-Z]{1,2}))(?P<digits>\d{4,6})")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,47 @@ class GateFrame:
     text: str  # A-Z0-9, "" where the set has no trusted text
     lane: str  # xemay (motorbikes) | CarLongPlate (cars)
     number: int  # the frame's number in its lane: frames in number order follow each other
+    rows: int  # the plate's printed rows (1 or 2), 0 where the set has no trusted text
+
+
+@dataclass(frozen=True)
+class GateCrop:
+    path: Path
+    rows: tuple[str, ...]  # the printed rows, top first, A-Z0-9 each
+    validation: bool  # held out from training to choose the epoch (a tenth of the training texts)
+
+
+def crop_rows(text: str, rows: int) -> tuple[str, ...] | None:
+    """A crop's text cut into its printed rows, None where it is not a whole plate (the README's
+    filter) or not a real one (detector/plate_format: 9 texts, e.g. 23MB1 for 23MD1, B read for Đ).
+
+    The set writes two-row plates with no separator (`59X124340` = 59-X1 243.40): the top row is
+    the province, the series and, when the number is long enough for one, the series digit.
+    """
+    match = PLATE_TEXT.fullmatch(text)
+    if match is None or rows not in (1, 2):
+        return None
+    if rows == 1:
+        cut = (text,)
+    else:
+        digits = match["digits"]
+        at = len(match["top"]) + (len(digits) == 6 or (len(match["series"]) == 1 and len(digits) == 5))
+        cut = text[:at], text[at:]
+    plate = normalise_rows(list(cut))
+    return cut if plate.valid and alnum(plate.text) == text else None
+
+
+def load_crops(root: Path = GATE_DIR) -> list[GateCrop]:
+    """The training side's plate crops whose text is a whole plate; the evaluation texts never."""
+    crops = []
+    with open(root / "crops.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            rows = crop_rows(row["text"], int(row["rows"]))
+            if rows is None or in_evaluation(row["text"]):
+                continue
+            held_out = int(hashlib.sha1(f"val:{row['text']}".encode()).hexdigest(), 16) % 10 == 0
+            crops.append(GateCrop(root / "crops" / row["file"], rows, held_out))
+    return crops
 
 
 def in_evaluation(text: str) -> bool:
@@ -48,7 +92,8 @@ def load_frames(root: Path = GATE_DIR) -> list[GateFrame]:
             continue
         row = rows[0]
         box = tuple(int(row[k]) for k in ("x1", "y1", "x2", "y2"))
-        frames.append(GateFrame(root / "scenes" / name, box, alnum(row["text"]), match[1], int(match[2])))
+        frames.append(GateFrame(root / "scenes" / name, box, alnum(row["text"]), match[1], int(match[2]),
+                                int(row["rows"] or 0)))
     return sorted(frames, key=lambda g: (g.lane, g.number))
 
 

@@ -30,6 +30,13 @@ class RealPhoto:
     def two_row(self) -> bool:
         return " " in self.text  # captions print two-row plates as "60-AA 499.10"
 
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The printed rows of the caption (caption_rows; one row where no cut is known)."""
+        from detector.plate_format import alnum
+
+        return caption_rows(self.text, 2 if self.two_row else 1) or (alnum(self.text),)
+
 
 def load(root: Path = REAL_DIR) -> list[RealPhoto]:
     with open(root / "labels.csv", newline="", encoding="utf-8") as f:
@@ -83,13 +90,9 @@ class ReferenceBox:
 CHAR_WIDTH_BOUNDS = (0, 4, 6, 8)  # px: under 4 a character is a few blurred pixels wide
 
 
-def char_width_bucket(photo: RealPhoto, box: tuple[int, int, int, int]) -> str:
-    """How wide each character of the captioned plate is in `box` ("chars 4-6 px wide"): the box's
-    width over the characters of its longest printed row (caption_rows)."""
-    from detector.plate_format import alnum
-
-    # no known cut: one row
-    rows = caption_rows(photo.text, 2 if photo.two_row else 1) or (alnum(photo.text),)
+def char_width_bucket(rows: tuple[str, ...], box: tuple[int, int, int, int]) -> str:
+    """How wide each character of a plate printed in `rows` is in `box` ("chars 4-6 px wide"): the
+    box's width over the characters of its longest row."""
     width = (box[2] - box[0]) / max(1, max(map(len, rows)))
     low = max(b for b in CHAR_WIDTH_BOUNDS if width >= b)
     high = next((b for b in CHAR_WIDTH_BOUNDS if b > low), None)
