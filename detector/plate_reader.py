@@ -64,10 +64,23 @@ def weights_path(config: ReaderConfig, network: str, section: str = "profiles.ca
     return weights
 
 
+# a text that fits no plate format but that this many reads agree on, each at least this confident, is
+# a plate the normaliser does not know yet: a "valid" read less sure than UNSURE_VALID does not beat it
+AGREEING_READS = 2
+AGREEING_CONFIDENCE = 0.9
+UNSURE_VALID = 0.5
+
+
 def most_convincing(reads: list[PlateText]) -> PlateText:
     """Of several reads of one plate: one that fits a plate format over one that does not, then the most
-    confident; it counts the recogniser passes of them all."""
-    return replace(max(reads, key=lambda t: (t.valid, t.confidence)), passes=sum(t.passes for t in reads))
+    confident, unless the valid best is unsure and sure reads agree on another text; it counts the
+    recogniser passes of them all."""
+    best = max(reads, key=lambda t: (t.valid, t.confidence))
+    if best.confidence < UNSURE_VALID:
+        sure = [t for t in reads if t.text and not t.valid and t.confidence >= AGREEING_CONFIDENCE]
+        agreed = [t for t in sure if sum(s.text == t.text for s in sure) >= AGREEING_READS]
+        best = max(agreed, key=lambda t: t.confidence, default=best)
+    return replace(best, passes=sum(t.passes for t in reads))
 
 
 class PlateReader:

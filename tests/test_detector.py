@@ -365,3 +365,15 @@ def test_the_most_convincing_read_fits_a_plate_format_then_is_most_confident():
     # the winner carries the recogniser passes of every read
     assert most_convincing([invalid, unsure]) == replace(unsure, passes=2)
     assert most_convincing([unsure, invalid, sure]) == replace(sure, passes=3)
+
+
+def test_sure_reads_that_agree_on_a_text_no_format_knows_beat_an_unsure_valid_one():
+    unsure, sure = PlateText("51F-123.45", "", 0.41, True, 1), PlateText("51F-123.46", "", 0.62, True, 1)
+    agreed = [PlateText("51XY12345", "", c, False, 1) for c in (0.93, 0.97)]
+    assert most_convincing([unsure, *agreed]) == replace(agreed[1], passes=3)
+    assert most_convincing([sure, *agreed]) == replace(sure, passes=3)  # a valid read sure enough still wins
+    # one sure read alone, or two that disagree, or two that are not sure enough do not
+    disagree = [agreed[0], replace(agreed[1], text="51XY12346")]
+    assert most_convincing([unsure, agreed[1]]) == replace(unsure, passes=2)
+    assert most_convincing([unsure, *disagree]) == replace(unsure, passes=3)
+    assert most_convincing([unsure, *(replace(t, confidence=0.8) for t in agreed)]) == replace(unsure, passes=3)
