@@ -376,4 +376,5 @@ def test_sure_reads_that_agree_on_a_text_no_format_knows_beat_an_unsure_valid_on
     disagree = [agreed[0], replace(agreed[1], text="51XY12346")]
     assert most_convincing([unsure, agreed[1]]) == replace(unsure, passes=2)
     assert most_convincing([unsure, *disagree]) == replace(unsure, passes=3)
-    assert most_convincing([unsure, *(replace(t, confidence=0.8) for t in agreed)]) == replace(unsure, passes=3)
+    not_sure = [replace(t, confidence=0.8) for t in agreed]
+    assert most_convincing([unsure, *not_sure]) == replace(unsure, passes=3)
