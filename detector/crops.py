@@ -67,7 +67,11 @@ def straighten(crop: np.ndarray) -> np.ndarray:
     level = cv2.warpAffine(
         crop, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1), (w, h), borderMode=cv2.BORDER_REPLICATE
     )
-    return level[_plate_span(h, w, angle, 1)][:, _plate_span(h, w, angle, 0)]
+    if (plate := _turned_plate(h, w, angle)) is None:
+        return level
+    x, y = (int((side - min(side, size * margin)) / 2)
+            for side, size, margin in zip((w, h), plate, LEVEL_MARGIN))
+    return level[y:h - y, x:w - x]
 
 
 # the margins left around a levelled plate (its width, its height): boxes are not cut exactly round it;
@@ -75,17 +79,13 @@ def straighten(crop: np.ndarray) -> np.ndarray:
 LEVEL_MARGIN = (1.1, 1.15)
 
 
-def _plate_span(h: int, w: int, angle: float, axis: int) -> slice:
-    """Along an axis (1: rows, 0: columns) of a box h x w levelled by `angle`: the middle span that holds a
-    plate which, turned by `angle`, just filled the box (a box round a tilted plate is larger than the plate,
-    and the rest is replicated border, which the row splitter and the reader take for plate)."""
+def _turned_plate(h: int, w: int, angle: float) -> tuple[float, float] | None:
+    """(width, height) of the plate which, turned by `angle`, just fills an h x w box; None where no plate
+    does (the box is not a tilted plate's). A box round a tilted plate is larger than the plate, and the rest
+    is replicated border once levelled, which the row splitter and the reader take for plate."""
     c, s = np.cos(np.deg2rad(abs(angle))), np.sin(np.deg2rad(abs(angle)))
     width, height = (w * c - h * s) / (c * c - s * s), (h * c - w * s) / (c * c - s * s)
-    if width < 0.5 * w or height < 0.3 * h:  # no such plate: the box is not a tilted plate's
-        return slice(None)
-    size, plate = (h, height * LEVEL_MARGIN[1]) if axis == 1 else (w, width * LEVEL_MARGIN[0])
-    cut = max(0, int((size - plate) / 2))
-    return slice(cut, size - cut)
+    return (width, height) if width >= 0.5 * w and height >= 0.3 * h else None
 
 
 def plate_crops(
