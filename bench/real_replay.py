@@ -189,7 +189,7 @@ def judge(
 
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
     careful = {"enabled": not args.no_careful} | {
-        k: v for k, v in (("cpu_share", args.cpu_share), ("wide_look_s", args.wide_look_s)) if v is not None
+        k: getattr(args, k) for k in ("cpu_share", "wide_look_s", "gather_s") if getattr(args, k) is not None
     }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
     if args.still_s is not None:
@@ -289,6 +289,9 @@ def main() -> None:
         type=float,
         default=None,
         help="careful.wide_look_s (default: as config.yaml; 0: none)",
+    )
+    parser.add_argument(
+        "--gather-s", type=float, default=None, help="careful.gather_s (default: as config.yaml; 0: no wait)"
     )
     parser.add_argument(
         "--unconfirmed-every", type=int, default=0, help="tracking.unconfirmed_every (0: as config.yaml)"

@@ -17,6 +17,9 @@ A whole frame has a cheaper kind of look, its `thumbnail`, compared by how many 
 `changed`: whether a vehicle came or left (THUMB, CHANGED: a distant car is a few of its pixels),
 or whether anything moved at all since a frame was looked at (SCENE, MOVED: coarser, so that a
 pixel's jitter and the sensor's noise do not count, a vehicle's moving does).
+
+A still vehicle's frames are not all alike sharp (focus, motion blur, the camera's own resampling):
+`sharpness` tells which of two copies of one picture is the sharper, to read the sharper one.
 """
 from __future__ import annotations
 
@@ -85,3 +88,16 @@ def changed(a: np.ndarray, b: np.ndarray, criterion: tuple[int, float] = CHANGED
     """Two thumbnails of one size differ by the criterion: (grey levels, share of their pixels)."""
     levels, share = criterion
     return float((np.abs(a - b) >= levels).mean()) >= share
+
+
+def sharpness(image: np.ndarray, bbox: tuple[int, int, int, int] | None = None) -> float:
+    """How sharp a BGR image is (within bbox, if given): 1 plus the mean squared Laplacian of its grey
+    levels (1: flat). Comparable between copies of one picture, not between pictures."""
+    if bbox is not None:
+        height, width = image.shape[:2]
+        x1, y1, x2, y2 = (int(v) for v in bbox)
+        image = image[max(0, y1):min(height, y2), max(0, x1):min(width, x2)]
+    if image.size == 0:
+        return 1.0
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return 1.0 + float(np.mean(np.square(cv2.Laplacian(grey, cv2.CV_32F))))

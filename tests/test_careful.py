@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
 
 from detector import PersistentDetector
-from detector.appearance import look, similarity
+from detector.appearance import look, sharpness, similarity
 from detector.boxes import iou
 from detector.plate_format import alnum
 from detector.results import PlateBox
@@ -115,7 +116,7 @@ def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first()
         order.append(plate_box.confidence)
         return read("51F-123.45")
 
-    lane = CarefulLane(CarefulConfig(cpu_share=1.0), Reads(slow_read))
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0), Reads(slow_read))  # all due at once
     image = np.zeros((480, 640, 3), np.uint8)
     tracker = CameraTracker(TrackingConfig())
     a, b, c = (see(tracker, [(box(100 + 200 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(3))
@@ -133,6 +134,59 @@ def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first()
         time.sleep(0.01)
     assert order == [0.7, 0.9, 0.8]  # priority 0, 1, 2; track a's best offer
     assert [r.track_id for r in reads] == [b.id, a.id, c.id] and lane.done == 3
+
+
+def test_a_vehicle_is_read_from_its_sharpest_frame_offered_while_its_job_gathers():
+    plate = PlateBox(300, 200, 420, 230, 0.9)
+    sharp = frame((plate, 7))
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 1.0)
+    seen: list[tuple[float, float]] = []  # (when, how sharp) of each region the lane read
+
+    def reading(region, plate_box):
+        seen.append((time.monotonic(), sharpness(region, plate_box.bbox)))
+        return read("51F-123.45")
+
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.5), Reads(reading))
+    (sighting,) = see(CameraTracker(TrackingConfig()), [(plate, 7)], 0.0, Reader(""))
+    lane.start()
+    first_offer = time.monotonic()
+    lane.offer("cam", sighting.track, UNCONFIRMED, blurred, plate)
+    # the sharp frame, a little less surely a plate, beats the blurred one; a blurred one after it does not
+    lane.offer("cam", sighting.track, UNCONFIRMED, sharp, replace(plate, confidence=0.8))
+    lane.offer("cam", sighting.track, UNCONFIRMED, blurred, plate)
+    deadline = time.monotonic() + 10
+    while not lane.take_reads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ((read_at, how_sharp),) = seen
+    assert read_at - first_offer >= 0.5  # it waited for better frames
+    assert how_sharp == pytest.approx(sharpness(sharp, plate.bbox))
+    assert sharpness(sharp, plate.bbox) > 2 * sharpness(blurred, plate.bbox)
+
+
+def test_a_wide_look_waiting_to_be_taken_takes_a_sharper_copy_of_its_picture_only():
+    plate = PlateBox(300, 200, 420, 230, 0.9)
+    car = frame((plate, 7))
+    blurred, blurrier = cv2.GaussianBlur(car, (0, 0), 0.7), cv2.GaussianBlur(car, (0, 0), 1.5)
+    other = frame((plate, 7), (PlateBox(100, 300, 220, 330, 0.9), 8))  # one more vehicle: sharper still
+    looked_at: list[np.ndarray] = []
+
+    class Remembers(Reads):
+        def locate_batch(self, images):
+            looked_at.extend(images)
+            return [[] for _ in images]
+
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, wide_look_s=0.1, gather_s=0.5),
+                       Remembers(lambda i, b: read("")))
+    lane.look_wide("cam", blurred, 1.0)
+    lane.look_wide("cam", car, 1.1)  # sharper: taken instead
+    lane.look_wide("cam", blurrier, 1.2)  # blurrier: not
+    lane.look_wide("cam", other, 1.3)  # another picture (a vehicle came or left): not, however sharp
+    lane.start()
+    deadline = time.monotonic() + 10
+    while lane.wide_looks < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert len(looked_at) == 1 and looked_at[0] is car and sharpness(other) > sharpness(car)
 
 
 def read_two_tracks(lane: CarefulLane, first: PlateBox, second: PlateBox):

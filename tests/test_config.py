@@ -73,6 +73,7 @@ def test_shipped_config_says_what_the_defaults_are():
     ({"reader": {"network": "vn_plate"}}, "reader.network is now profiles.camera.network"),
     ({"careful": {"cpu_share": 0}}, "careful.cpu_share"),
     ({"careful": {"wide_look_s": -1}}, "careful.wide_look_s"),
+    ({"careful": {"gather_s": 5}}, "careful.gather_s"),
     ({"cameras": {}}, "unknown section"),
 ])
 def test_wrong_values_name_the_key(tmp_path, data, message):
