@@ -3,7 +3,7 @@
 #   make test    create .venv, install (Python and Debian packages), run the whole test suite
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBIAN_PACKAGES := fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium
+DEBIAN_PACKAGES := fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium redis-server nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve test lint setup system-deps bench evaluate train-detector train-reader
@@ -20,7 +20,8 @@ lint: $(VENV)/.installed
 
 setup: system-deps $(VENV)/.installed
 
-# the synthetic plates the tests render need these fonts; the dashboard tests need Debian chromium
+# the synthetic plates the tests render need these fonts; the dashboard tests need Debian chromium;
+# the scale-out tests start redis-server and nginx on loopback
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; fi

@@ -3,11 +3,15 @@
 Handlers (realtime/sockets.py, realtime/routes.py) only validate and put frames in their
 camera's slot (O(1)); the inference worker (realtime/worker.py) does the rest in its own OS
 thread; the results pump (realtime/pump.py), a background task on the loop side, emits what
-the worker hands back.
+the worker hands back. With server.message_queue set, the process is one of several sharing
+Redis: its emits reach the others' viewers (realtime/message_queue.py) and it serves only the
+cameras whose lease it holds (realtime/leases.py).
 """
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +22,8 @@ from detector import PersistentDetector
 from detector.config import resolve
 from realtime.config import AppConfig
 from realtime.events import EventBook
+from realtime.leases import CameraLeases
+from realtime.message_queue import QueuedRedisManager
 from realtime.payloads import StrictPacket
 from realtime.plate_log import PlateLog
 from realtime.protocol_log import protocol_logger
@@ -79,6 +85,11 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     """Build the Flask app, its SocketIO server and the runtime; start() begins loading the models.
     `load_detector` and `slots` replace the shipped models and the newest-frame slots (tests, the bench)."""
     server = config.server
+    queue = leases = None
+    if server.message_queue:
+        queue = QueuedRedisManager(server.message_queue, server.publish_queue)
+        me = f"{socket.gethostname()}:{server.port}/{os.getpid()}"
+        leases = CameraLeases(server.message_queue, me, server.camera_lease_s)
     app = Flask(__name__, static_folder=None)
     # the transport refuses payloads far over the frame limit; base64 adds a third
     app.config["MAX_CONTENT_LENGTH"] = server.max_frame_bytes * 4 // 3 + 65536
@@ -86,6 +97,7 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         app, async_mode=server.async_mode, logger=protocol_logger(), engineio_logger=protocol_logger(),
         cors_allowed_origins=origin_check(server.cors_allowed_origins),
         max_http_buffer_size=server.max_frame_bytes * 4 // 3 + 65536, serializer=StrictPacket,
+        **({"client_manager": queue} if queue else {}),
     )
     slots, waker = slots or FrameSlots(), LoopWaker()
     load = load_detector or (lambda: PersistentDetector(config.vision))
@@ -93,8 +105,10 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     worker = InferenceWorker(
         load, slots, waker, server.max_batch, config.tracking, careful, server.annotate_quality
     )
-    runtime = Runtime(config, slots, worker, Stats(),
-                      EventBook(config.events.window_s), PlateLog(resolve(config.events.database)))
+    runtime = Runtime(config, slots, worker, Stats(), EventBook(config.events.window_s),
+                      PlateLog(resolve(config.events.database)), queue=queue, leases=leases)
+    if queue and leases:
+        runtime.stats.add_cluster(queue, leases)
     app.wsgi_app = read_chunked_bodies(app.wsgi_app)
     register_socket_handlers(socketio, runtime)
     app.register_blueprint(http_routes(runtime, socketio.server.eio.create_event))
@@ -103,5 +117,7 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     def start() -> None:
         worker.start()
         socketio.start_background_task(pump.run)
+        if leases:
+            socketio.start_background_task(leases.renew_forever, socketio.sleep)
 
     return PlateServer(app, socketio, runtime, start)

@@ -1,7 +1,7 @@
 """All settings of the server in one validated place: config.yaml, then environment, then flags.
 
 Environment overrides: CONFIG (another file), HOST, PORT, ASYNC_MODE, AUTH_TOKEN,
-CORS_ALLOWED_ORIGINS (comma-separated), LOG_LEVEL. Flags (python server.py --port ...)
+CORS_ALLOWED_ORIGINS (comma-separated), LOG_LEVEL, MESSAGE_QUEUE. Flags (python server.py --port ...)
 override the environment.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from realtime.careful import CarefulConfig
 
 ASYNC_MODES = ("eventlet", "threading")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class ServerConfig:
     http_detect_timeout_s: float = 10.0  # POST /detect waits at most this for the worker
     annotate_quality: int = 80  # JPEG quality of annotated_frame (only frames that ask for it)
     log_level: str = "INFO"
+    # several processes as one (realtime/message_queue.py): a Redis URL (redis://, rediss://, unix://);
+    # None: this process alone
+    message_queue: str | None = None
+    camera_lease_s: float = 5.0  # with a message queue: a camera's lease lasts this long unrenewed
+    publish_queue: int = 1000  # with a message queue: emits waiting to be published, at most
 
     def validate(self) -> None:
         if not 0 < self.port < 65536:
@@ -81,6 +87,11 @@ class ServerConfig:
             raise ConfigError(
                 "server.max_fps_per_camera, http_detect_timeout_s and idle_timeout_s must be positive"
             )
+        if self.message_queue is not None and not self.message_queue.startswith(REDIS_SCHEMES):
+            raise ConfigError(f"server.message_queue: expected a Redis URL ({', '.join(REDIS_SCHEMES)}...) "
+                              "or null")
+        if self.camera_lease_s <= 0 or self.publish_queue < 1:
+            raise ConfigError("server.camera_lease_s must be positive, server.publish_queue at least 1")
         if not 1 <= self.annotate_quality <= 100:
             raise ConfigError(f"server.annotate_quality: expected 1..100, got {self.annotate_quality}")
         if self.log_level.upper() not in LOG_LEVELS:
@@ -110,7 +121,8 @@ class AppConfig:
 
 
 ENV_KEYS = {"HOST": "host", "PORT": "port", "ASYNC_MODE": "async_mode", "AUTH_TOKEN": "auth_token",
-            "CORS_ALLOWED_ORIGINS": "cors_allowed_origins", "LOG_LEVEL": "log_level"}
+            "CORS_ALLOWED_ORIGINS": "cors_allowed_origins", "LOG_LEVEL": "log_level",
+            "MESSAGE_QUEUE": "message_queue"}
 
 
 def _from_text(key: str, text: str) -> Any:

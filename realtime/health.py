@@ -21,9 +21,12 @@ def health_report(runtime: Runtime) -> dict:
         status = "error" if worker.load_error else "loading"
         return {"status": status, "uptime_s": uptime, "error": worker.load_error}
     totals = runtime.stats.totals()
+    queue_down = runtime.queue is not None and not runtime.queue.up
     return {
-        # degraded: serving live, but plate events are not being written (a full or broken disk)
-        "status": "degraded" if runtime.plate_log.failing else "ok",
+        # degraded: serving live, but plate events are not being written (a full or broken disk), or the
+        # other processes do not get this one's emits (Redis down)
+        "status": "degraded" if runtime.plate_log.failing or queue_down else "ok",
+        **cluster_report(runtime),
         "models": worker.detector.models if worker.detector else {},
         "uptime_s": uptime,
         "clients": len(runtime.clients),
@@ -44,4 +47,19 @@ def health_report(runtime: Runtime) -> dict:
             "write_errors": runtime.plate_log.write_errors,
             "last_error": runtime.plate_log.last_error,
         },
+    }
+
+
+def cluster_report(runtime: Runtime) -> dict:
+    """role: alone, or a member of processes sharing a message queue; a member says which process it is,
+    the cameras it serves (their leases), and its Redis link (the last ping) and publish queue."""
+    if runtime.queue is None or runtime.leases is None:
+        return {"role": "single"}
+    leases = runtime.leases
+    return {
+        "role": "member",
+        "process": leases.me,
+        "owned_cameras": leases.owned(),
+        "leases": {"lease_s": leases.lease_s, "lost": leases.lost, "unchecked": leases.unchecked},
+        "message_queue": runtime.queue.figures(),
     }

@@ -10,13 +10,14 @@ import sqlite3
 from collections import deque
 from contextlib import closing
 from pathlib import Path
-from time import monotonic
+from time import monotonic, sleep
 
 from realtime.events import PlateEvent
 from realtime.threads import real_threading
 
 log = logging.getLogger("plates")
 ERROR_LOG_S = 60.0  # a failing disk is logged once in this long, not once per batch
+SETUP_S = 5.0  # a database another process is setting up is waited for this long at start-up
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -42,13 +43,22 @@ class PlateLogError(Exception):
 class PlateLog:
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise PlateLogError(f"events.database: cannot use {self.path}: {exc}") from None
+        deadline = monotonic() + SETUP_S
+        while True:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with closing(self._connect()) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                # processes sharing one file, started together: switching to WAL takes the file for a moment
+                # and does not wait for it (busy timeout or not)
+                if "locked" not in str(exc) or monotonic() > deadline:
+                    raise PlateLogError(f"events.database: cannot use {self.path}: {exc}") from None
+                sleep(0.05)
+            except (OSError, sqlite3.Error) as exc:
+                raise PlateLogError(f"events.database: cannot use {self.path}: {exc}") from None
         threading = real_threading()
         self._pending: deque[PlateEvent] = deque()
         self.write_errors = 0  # batches SQLite refused (reported by GET /health)

@@ -69,6 +69,9 @@ class ResultsPump:
                 self._send("plate_event", event.to_dict(), frame.sid, camera_id)
 
     def _send(self, name: str, payload: dict, sender: str, camera_id: str) -> None:
-        """To the camera's sender and to its viewers (a sender that also watches gets it once)."""
+        """To the camera's sender and to its viewers (a sender that also watches gets it once). The annotated
+        frame only to the sender that asked for it: viewers draw the detections, and with a message queue
+        every process would receive and decode it."""
         self.socketio.emit(name, payload, to=sender)
-        self.socketio.emit(name, payload, to=room(camera_id), skip_sid=sender)
+        viewers = {k: v for k, v in payload.items() if k != "annotated_frame"}
+        self.socketio.emit(name, viewers, to=room(camera_id), skip_sid=sender)

@@ -1,8 +1,9 @@
 """The state the handlers share, on the loop side: clients, cameras, rate limits, throttled notices.
 
-Every method is O(1) or O(cameras) and never waits: the Socket.IO handlers and the HTTP routes
-call it from the event loop. Frames go to their camera's slot; the inference worker
-(realtime/worker.py) takes them from there.
+Every method is O(1) or O(cameras) and never waits (but for a camera's first frame with a
+message queue: its lease is asked of Redis, within a socket timeout): the Socket.IO handlers and
+the HTTP routes call it from the event loop. Frames go to their camera's slot; the inference
+worker (realtime/worker.py) takes them from there.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from realtime.auth import Gatekeeper, Refused
 from realtime.config import AppConfig
 from realtime.events import EventBook
 from realtime.frames import FrameError, parse_frame
+from realtime.leases import CameraLeases
+from realtime.message_queue import QueuedRedisManager
 from realtime.plate_log import PlateLog
 from realtime.slots import Frame, FrameSlots
 from realtime.stats import Stats
@@ -39,6 +42,8 @@ class Runtime:
     watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
     gate: Gatekeeper = field(init=False)
     draining: bool = False  # stopping (realtime/serve.py): no new frames, /health answers 503
+    queue: QueuedRedisManager | None = None  # with server.message_queue: the emits shared through Redis
+    leases: CameraLeases | None = None  # ... and the cameras this process serves
 
     def __post_init__(self) -> None:
         self.gate = Gatekeeper(self.config.server.auth_token, self.config.server.max_auth_failures)
@@ -71,6 +76,9 @@ class Runtime:
         if not self.worker.ready:
             raise FrameError("not_ready", "the models are still loading; retry shortly")
         frame = parse_frame(payload, server.max_frame_bytes, server.max_frame_pixels)
+        if self.leases is not None and (owner := self.leases.owner(frame.camera_id)) is not None:
+            raise FrameError("wrong_process", f"this camera is served by another process ({owner}): "
+                             "send its frames there (the load balancer routes by camera)")
         self.admit(sid, frame.camera_id)
         if not self.within_rate(frame.camera_id):
             raise FrameError(
@@ -138,6 +146,8 @@ class Runtime:
         self.last_notice = {k: v for k, v in self.last_notice.items() if k[0] != sid}
         for camera_id in [c for c, owner in self.streams.items() if owner == sid]:
             del self.streams[camera_id]
+            if self.leases is not None:
+                self.leases.leave(camera_id)
             self.buckets.pop(camera_id, None)
             for _ in range(self.slots.discard(camera_id)):
                 self.stats.dropped(camera_id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from time import monotonic
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 STAGES = ("queue", "decode", "detect", "ocr", "total")
 FPS_WINDOW_S = 3.0
@@ -78,6 +79,11 @@ class Stats:
         )
         self.m_waiting = Gauge("plates_frames_waiting", "Frames waiting in camera slots", registry=r)
 
+    def add_cluster(self, queue, leases) -> None:
+        """The message queue's and the camera leases' figures (realtime/message_queue.py, leases.py), read
+        when /metrics is."""
+        self.registry.register(ClusterCollector(queue, leases))
+
     def camera(self, camera_id: str) -> CameraStats:
         if camera_id not in self.cameras:
             self.cameras[camera_id] = CameraStats()
@@ -130,3 +136,27 @@ class Stats:
         return {"fps": round(sum(c.fps() for c in self.cameras.values()), 2), "frames": t.processed,
                 "received": t.received, "dropped": t.dropped, "refused": t.refused,
                 "detections": t.detections, "ocr_calls": t.ocr_calls, "still": t.still}
+
+
+class ClusterCollector:
+    """Prometheus figures read from the message queue and the leases when /metrics is asked."""
+
+    def __init__(self, queue, leases):
+        self.queue, self.leases = queue, leases
+
+    def collect(self):
+        queue, leases = self.queue.figures(), self.leases
+        for kind, name, text, value in (
+            (GaugeMetricFamily, "plates_queue_up", "1 when Redis answered the last ping", int(queue["up"])),
+            (GaugeMetricFamily, "plates_queue_pending", "Emits waiting to be published", queue["pending"]),
+            (CounterMetricFamily, "plates_queue_published", "Emits published for the other processes",
+             queue["published"]),
+            (CounterMetricFamily, "plates_queue_dropped", "Emits not published: queue full, too old, refused",
+             queue["dropped"]),
+            (GaugeMetricFamily, "plates_leases_owned", "Cameras this process serves", len(leases.owned())),
+            (CounterMetricFamily, "plates_leases_lost", "Leases found taken by another process at renewal",
+             leases.lost),
+            (CounterMetricFamily, "plates_leases_unchecked", "Cameras taken while Redis did not answer",
+             leases.unchecked),
+        ):
+            yield kind(name, text, value=value)

@@ -1,0 +1,254 @@
+"""Several server processes joined by a real Redis (Debian redis-server on loopback): viewers see
+any camera from any process, each camera is served by one process, and Redis trouble hurts no
+process's own viewers."""
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from tests.conftest import (
+    RunningServer,
+    clear_shot,
+    free_port,
+    start_server,
+    stop_server,
+    wait_healthy,
+    write_config,
+)
+from tests.test_server import Client
+
+
+class RedisServer:
+    """redis-server on a free loopback port, nothing saved; stopped, paused and started again by the tests."""
+
+    def __init__(self, directory: Path):
+        self.port, self.directory = free_port(), directory
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+
+@dataclass
+class Cluster:
+    redis: RedisServer
+    a: RunningServer
+    b: RunningServer
+
+
+def start_cluster(directory: Path, mode: str, lease_s: float = 5.0) -> Cluster:
+    queue = RedisServer(directory)
+    config = write_config(directory, message_queue=queue.url, camera_lease_s=lease_s)
+    a, b = (start_server(directory, config=config, args=["--async-mode", mode], wait=False) for _ in range(2))
+    wait_healthy(a)
+    wait_healthy(b)
+    return Cluster(queue, a, b)
+
+
+def stop_cluster(cluster: Cluster) -> None:
+    for server in (cluster.a, cluster.b):
+        if server.process.poll() is None:
+            stop_server(server)
+    cluster.redis.resume()
+    cluster.redis.stop()
+
+
+@pytest.fixture(scope="module", params=["eventlet", "threading"])
+def cluster(request, tmp_path_factory):
+    started = start_cluster(tmp_path_factory.mktemp(f"cluster-{request.param}"), request.param)
+    yield started
+    stop_cluster(started)
+
+
+class Viewer(Client):
+    """A dashboard-like client: watches a camera, records its results and plate events with when they came."""
+
+    def __init__(self, url: str, camera_id: str):
+        super().__init__(url)
+        self.events: list[dict] = []
+        self.arrived: list[float] = []
+        self.sio.on("plate_event", self.events.append)
+        self.sio.on("detection_result", self._result)
+
+        assert self.sio.call("subscribe", {"camera_id": camera_id}, timeout=10) == {"ok": True}
+
+    def _result(self, result: dict) -> None:
+        self.results.append(result)
+        self.arrived.append(time.monotonic())
+
+    def since(self, moment: float) -> int:
+        return sum(1 for t in self.arrived if t > moment)
+
+
+class Streamer:
+    """A camera's sender streaming one picture at 8 fps in a thread of its own until stopped."""
+
+    def __init__(self, client: Client, camera_id: str, jpeg: bytes):
+        self.client, self.camera_id, self.frame = client, camera_id, base64.b64encode(jpeg).decode()
+        self.acks: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set() and self.client.sio.connected:
+            payload = {"camera_id": self.camera_id, "frame": self.frame, "frame_id": i}
+            self.client.sio.emit("video_frame", payload, callback=self.acks.append)
+            i += 1
+            time.sleep(1 / 8)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def health(server: RunningServer) -> dict:
+    return requests.get(f"{server.url}/health", timeout=10).json()
+
+
+def test_a_viewer_on_one_process_sees_a_camera_another_process_serves(cluster):
+    shot = clear_shot("cluster-viewer")
+    viewer = Viewer(cluster.b.url, "gate1")
+    sender = Client(cluster.a.url)
+    sender_events: list[dict] = []
+    sender.sio.on("plate_event", sender_events.append)
+    try:
+        sender.stream("gate1", shot.jpeg, fps=8, seconds=3, until_results=10)
+        assert wait_for(lambda: viewer.events and len(viewer.results) >= 10, 20)
+        a, b = health(cluster.a), health(cluster.b)
+    finally:
+        sender.close()
+        viewer.close()
+    assert {r["camera_id"] for r in viewer.results} == {"gate1"}
+    # what the viewer saw is what the sender got: the same frames, processed once, on A
+    sent = {r["frame_id"]: r["detections"] for r in sender.results}
+    assert all(sent.get(r["frame_id"], r["detections"]) == r["detections"] for r in viewer.results)
+    assert [e["text"] for e in viewer.events] == [e["text"] for e in sender_events] == [shot.text]
+    assert a["role"] == b["role"] == "member" and a["process"] != b["process"]
+    assert a["owned_cameras"] == ["gate1"] and "gate1" in a["cameras"]
+    assert b["owned_cameras"] == [] and "gate1" not in b["cameras"]
+    assert a["message_queue"]["up"] and a["message_queue"]["published"] > 0
+    assert "annotated_frame" not in viewer.results[0]
+
+
+def test_a_frame_sent_to_the_process_that_does_not_serve_its_camera_is_refused_naming_the_owner(cluster):
+    shot = clear_shot("cluster-wrong-process")
+    owner = Client(cluster.a.url)
+    stray = Client(cluster.b.url)
+    try:
+        assert owner.send("gate9", base64.b64encode(shot.jpeg).decode(), 0) == {"ok": True}
+        assert wait_for(lambda: "gate9" in health(cluster.a)["owned_cameras"], 10)
+        ack = stray.send("gate9", base64.b64encode(shot.jpeg).decode(), 1)
+    finally:
+        owner.close()
+        stray.close()
+    assert ack["ok"] is False and ack["error"]["code"] == "wrong_process"
+    assert health(cluster.a)["process"] in ack["error"]["message"]
+    assert stray.errors and stray.errors[0]["code"] == "wrong_process" and not stray.results
+    assert "gate9" not in health(cluster.b)["cameras"]
+    metrics = requests.get(f"{cluster.b.url}/metrics", timeout=10).text
+    assert 'plates_frames_refused_total{code="wrong_process"}' in metrics
+
+
+def test_redis_hung_or_down_this_processs_viewers_keep_receiving_and_the_others_recover(cluster):
+    shot = clear_shot("cluster-outage")
+    here, there = Viewer(cluster.a.url, "gate2"), Viewer(cluster.b.url, "gate2")
+    sender = Client(cluster.a.url)
+    streamer = Streamer(sender, "gate2", shot.jpeg)
+    try:
+        assert wait_for(lambda: len(there.results) >= 5, 30)
+        for outage in ("hung", "down"):
+            cluster.redis.pause() if outage == "hung" else cluster.redis.stop()
+            began = time.monotonic()
+            time.sleep(3)
+            # the sender's own viewers on A never wait on Redis
+            assert here.since(began + 0.5) >= 8, outage
+            report = health(cluster.a)
+            assert report["status"] == "degraded" and not report["message_queue"]["up"], outage
+            assert cluster.a.process.poll() is None and cluster.b.process.poll() is None
+            cluster.redis.resume() if outage == "hung" else cluster.redis.start()
+            back = time.monotonic()
+            assert wait_for(lambda back=back: there.since(back) >= 3, 10), outage  # B's viewer gets A's again
+            assert wait_for(lambda: health(cluster.a)["status"] == "ok", 10), outage
+    finally:
+        streamer.stop()
+        sender.close()
+        here.close()
+        there.close()
+    # the trouble was logged once in a while, not once per emit
+    trouble = [line for line in cluster.a.log().splitlines() if "message queue" in line]
+    assert 0 < len(trouble) <= 6, trouble
+
+
+def test_a_killed_process_cameras_move_to_the_other_and_their_next_vehicle_gives_one_event(tmp_path):
+    cluster = start_cluster(tmp_path, "eventlet", lease_s=2.0)
+    first, second = clear_shot("cluster-failover-1"), clear_shot("cluster-failover-2")
+    try:
+        sender = Client(cluster.a.url)
+        sender.stream("gate3", first.jpeg, fps=8, seconds=2, until_results=8)
+        assert "gate3" in health(cluster.a)["owned_cameras"]
+        cluster.a.process.kill()
+        cluster.a.process.wait(10)
+        moved = Client(cluster.b.url)  # the sender reconnects, and the load balancer sends it to B
+        events: list[dict] = []
+        moved.sio.on("plate_event", events.append)
+        streamer = Streamer(moved, "gate3", second.jpeg)
+        try:
+            # refused while A's lease lasts (lease_s), then served by B
+            assert wait_for(lambda: moved.results and events, 30)
+        finally:
+            streamer.stop()
+            time.sleep(1.0)
+            moved.close()
+        codes = {a["error"]["code"] for a in streamer.acks if not a["ok"]}
+        assert codes <= {"wrong_process"}
+        assert [e["text"] for e in events] == [second.text]
+        assert health(cluster.b)["owned_cameras"] == [] or "gate3" in health(cluster.b)["owned_cameras"]
+    finally:
+        stop_cluster(cluster)
