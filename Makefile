@@ -6,10 +6,14 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium redis-server nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test lint setup system-deps bench evaluate train-detector train-reader
+.PHONY: serve test lint setup system-deps bench evaluate train-detector train-reader cluster
 
 serve: $(VENV)/.installed
 	$(PY) server.py
+
+# several server processes behind nginx on this machine, joined by Redis (README: scale-out)
+cluster: setup
+	$(PY) -m deploy.cluster
 
 test: setup lint
 	$(PY) -m pytest -q

@@ -117,7 +117,8 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     def start() -> None:
         worker.start()
         socketio.start_background_task(pump.run)
-        if leases:
+        if queue and leases:
+            socketio.start_background_task(queue.ping_forever)
             socketio.start_background_task(leases.renew_forever, socketio.sleep)
 
     return PlateServer(app, socketio, runtime, start)

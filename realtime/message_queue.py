@@ -67,7 +67,6 @@ class QueuedRedisManager(socketio.RedisManager):
         super().initialize()  # starts the listener (python-socketio's _thread, over our _listen)
         self._wake = self.server.eio.create_event()
         self.server.start_background_task(self._publish_forever)
-        self.server.start_background_task(self._ping_forever)
 
     def figures(self) -> dict:
         return {"url": redacted(self.url), "up": self.up, "ping_ms": self.ping_ms,
@@ -102,7 +101,8 @@ class QueuedRedisManager(socketio.RedisManager):
                     self._trouble("publish", exc)
                     self.server.sleep(RETRY_S)
 
-    def _ping_forever(self) -> None:
+    def ping_forever(self) -> None:
+        """A background task from start-up on (python-socketio initialises the rest at the first client)."""
         while True:
             started = monotonic()
             try:

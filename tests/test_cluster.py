@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+import socketio
 
+from deploy.cluster import nginx_config, start_nginx
 from tests.conftest import (
     RunningServer,
     clear_shot,
@@ -76,9 +78,14 @@ def start_cluster(directory: Path, mode: str, lease_s: float = 5.0) -> Cluster:
     queue = RedisServer(directory)
     config = write_config(directory, message_queue=queue.url, camera_lease_s=lease_s)
     a, b = (start_server(directory, config=config, args=["--async-mode", mode], wait=False) for _ in range(2))
-    wait_healthy(a)
-    wait_healthy(b)
-    return Cluster(queue, a, b)
+    cluster = Cluster(queue, a, b)
+    try:
+        wait_healthy(a)
+        wait_healthy(b)
+    except BaseException:
+        stop_cluster(cluster)
+        raise
+    return cluster
 
 
 def stop_cluster(cluster: Cluster) -> None:
@@ -140,10 +147,14 @@ class Streamer:
 
 
 def wait_for(condition, timeout: float) -> bool:
+    """Whether `condition()` came true within `timeout` seconds (a server not answering yet: not yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return True
+        try:
+            if condition():
+                return True
+        except requests.RequestException:
+            pass
         time.sleep(0.05)
     return condition()
 
@@ -251,4 +262,39 @@ def test_a_killed_process_cameras_move_to_the_other_and_their_next_vehicle_gives
         assert [e["text"] for e in events] == [second.text]
         assert health(cluster.b)["owned_cameras"] == [] or "gate3" in health(cluster.b)["owned_cameras"]
     finally:
+        stop_cluster(cluster)
+
+
+def test_behind_nginx_a_camera_always_reaches_its_process_and_a_polling_viewer_sees_it(tmp_path):
+    cluster = start_cluster(tmp_path, "eventlet")
+    port = free_port()
+    servers = [server.url.removeprefix("http://") for server in (cluster.a, cluster.b)]
+    site, nginx = f"http://127.0.0.1:{port}", None
+    shot = clear_shot("cluster-nginx")
+    try:
+        nginx = start_nginx(nginx_config(tmp_path / "nginx", f"127.0.0.1:{port}", servers))
+        assert wait_for(lambda: requests.get(f"{site}/health", timeout=2).ok, 10)
+        # the link is checked from start-up, before any client came
+        assert wait_for(lambda: all(health(s)["message_queue"]["up"] for s in (cluster.a, cluster.b)), 10)
+        # a viewer on long-polling only: every request of its session must reach the same process
+        viewer = socketio.Client(reconnection=False)
+        seen: list[dict] = []
+        viewer.on("detection_result", seen.append)
+        viewer.connect(site, transports=["polling"], wait_timeout=10)
+        assert viewer.call("subscribe", {"camera_id": "gate5"}, timeout=10) == {"ok": True}
+        acks = []
+        for attempt in range(3):  # the sender reconnects: the same camera reaches the same process
+            sender = Client(f"{site}/?camera=gate5")
+            acks.append(sender.send("gate5", base64.b64encode(shot.jpeg).decode(), attempt))
+            sender.wait_results(1)
+            sender.close()
+        assert wait_for(lambda: len(seen) >= 3, 20)
+        viewer.disconnect()
+        assert acks == [{"ok": True}] * 3
+        owners = [s for s in (cluster.a, cluster.b) if "gate5" in health(s)["owned_cameras"]]
+        assert len(owners) == 1 and {r["camera_id"] for r in seen} == {"gate5"}
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(10)
         stop_cluster(cluster)
