@@ -3,7 +3,7 @@
 #   make test    create .venv, install (Python and Debian packages), run the whole test suite
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBIAN_PACKAGES := fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium redis-server nginx
+DEBIAN_PACKAGES := fonts-dejavu-core fonts-liberation fonts-freefont-ttf chromium redis-server nginx postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve test lint setup system-deps bench evaluate train-detector train-reader cluster
@@ -25,7 +25,7 @@ lint: $(VENV)/.installed
 setup: system-deps $(VENV)/.installed
 
 # the synthetic plates the tests render need these fonts; the dashboard tests need Debian chromium;
-# the scale-out tests start redis-server and nginx on loopback
+# the scale-out tests start redis-server, nginx and PostgreSQL on loopback
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; fi

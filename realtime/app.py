@@ -19,7 +19,6 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from detector import PersistentDetector
-from detector.config import resolve
 from realtime.config import AppConfig
 from realtime.events import EventBook
 from realtime.leases import CameraLeases
@@ -105,8 +104,10 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     worker = InferenceWorker(
         load, slots, waker, server.max_batch, config.tracking, careful, server.annotate_quality
     )
-    runtime = Runtime(config, slots, worker, Stats(), EventBook(config.events.window_s),
-                      PlateLog(resolve(config.events.database)), queue=queue, leases=leases)
+    plate_log = PlateLog(config.events.database)
+    # a camera that moved here from another process may be in the middle of an event the log has
+    events = EventBook(config.events.window_s, plate_log.recall if leases else None)
+    runtime = Runtime(config, slots, worker, Stats(), events, plate_log, queue=queue, leases=leases)
     if queue and leases:
         runtime.stats.add_cluster(queue, leases)
     app.wsgi_app = read_chunked_bodies(app.wsgi_app)

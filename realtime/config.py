@@ -102,7 +102,8 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class EventsConfig:
-    database: Path = Path("data/plates.sqlite3")  # SQLite file of the plate log (relative to the repo root)
+    # the plate log: a SQLite file (relative to the repo root), or a postgresql:// URL that processes share
+    database: str = "data/plates.sqlite3"
     window_s: float = 60.0  # the same plate on the same camera within this long is the same event
 
     def validate(self) -> None:

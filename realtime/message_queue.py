@@ -20,10 +20,11 @@ from __future__ import annotations
 import logging
 from collections import deque
 from time import monotonic
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import socketio
+
+from realtime.redact import redacted
 
 log = logging.getLogger("plates")
 CHANNEL = "plates"  # the Redis channel every process of one site shares
@@ -32,15 +33,6 @@ RETRY_S = 1.0  # a lost subscription is retried this often; a failed publish pau
 PING_S = 1.0  # how often the link is checked
 STALE_S = 2.0  # a queued copy older than this is dropped, not published
 LOG_S = 30.0  # Redis trouble of one kind is logged once in this long
-
-
-def redacted(url: str) -> str:
-    """A Redis URL without its password (for /health and the log)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def redis_client(url: str) -> redis.Redis:

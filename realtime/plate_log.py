@@ -1,67 +1,30 @@
-"""The plate log: events in SQLite (WAL), written by a thread of its own, never on the event loop.
-
-WAL mode means a server killed mid-write leaves a readable database (the last committed
-events survive), and readers (GET /events) never wait for the writer.
+"""The plate log: events in SQLite or PostgreSQL (realtime/plate_stores.py), written by a thread of
+its own, never on the event loop.
 """
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import deque
-from contextlib import closing
 from pathlib import Path
-from time import monotonic, sleep
+from time import monotonic
 
 from realtime.events import PlateEvent
+from realtime.plate_stores import PlateLogError, open_store
 from realtime.threads import real_threading
 
-log = logging.getLogger("plates")
-ERROR_LOG_S = 60.0  # a failing disk is logged once in this long, not once per batch
-SETUP_S = 5.0  # a database another process is setting up is waited for this long at start-up
+__all__ = ["PlateLog", "PlateLogError"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, track_id INTEGER NOT NULL, text TEXT NOT NULL,
-    confidence REAL NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, reads INTEGER NOT NULL,
-    crop BLOB);
-CREATE INDEX IF NOT EXISTS events_last_seen ON events (last_seen);
-CREATE INDEX IF NOT EXISTS events_text ON events (text);
-"""
-UPSERT = """
-INSERT INTO events (id, camera_id, track_id, text, confidence, first_seen, last_seen, reads, crop)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(id) DO UPDATE SET track_id=excluded.track_id, text=excluded.text, confidence=excluded.confidence,
-    last_seen=excluded.last_seen, reads=excluded.reads, crop=COALESCE(excluded.crop, events.crop)
-"""
+log = logging.getLogger("plates")
+ERROR_LOG_S = 60.0  # a failing database is logged once in this long, not once per batch
 COLUMNS = "id, camera_id, track_id, text, confidence, first_seen, last_seen, reads"
 
 
-class PlateLogError(Exception):
-    """The plate log's database cannot be opened: the message names the setting and the path."""
-
-
 class PlateLog:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        deadline = monotonic() + SETUP_S
-        while True:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with closing(self._connect()) as db:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.executescript(SCHEMA)
-                break
-            except sqlite3.OperationalError as exc:
-                # processes sharing one file, started together: switching to WAL takes the file for a moment
-                # and does not wait for it (busy timeout or not)
-                if "locked" not in str(exc) or monotonic() > deadline:
-                    raise PlateLogError(f"events.database: cannot use {self.path}: {exc}") from None
-                sleep(0.05)
-            except (OSError, sqlite3.Error) as exc:
-                raise PlateLogError(f"events.database: cannot use {self.path}: {exc}") from None
+    def __init__(self, database: str | Path):
+        self.store = open_store(database)
         threading = real_threading()
         self._pending: deque[PlateEvent] = deque()
-        self.write_errors = 0  # batches SQLite refused (reported by GET /health)
+        self.write_errors = 0  # batches the database refused (reported by GET /health)
         self.last_error: str | None = None
         self.failing = False  # the last batch was refused: /health says degraded until one is written
         self._logged_error = -1e9  # when a refused batch was last logged
@@ -70,11 +33,6 @@ class PlateLog:
         self._wake = threading.Condition(threading.Lock())
         self._thread = threading.Thread(target=self._write_forever, name="plate-log", daemon=True)
         self._thread.start()
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
 
     def record(self, event: PlateEvent) -> None:
         """Queue an insert-or-update; returns at once."""
@@ -95,41 +53,33 @@ class PlateLog:
         self._thread.join(timeout)
 
     def _write_forever(self) -> None:
-        db = self._connect()
+        db = None  # connected at the first batch, again after a refused one (a database restarted)
         while True:
             with self._wake:
                 self._wake.wait_for(lambda: self._pending or self._closing)
                 if not self._pending:  # closing, and everything is written
-                    db.close()
+                    if db is not None:
+                        db.close()
                     return
                 batch = list(self._pending)
-            rows = [
-                (
-                    e.id,
-                    e.camera_id,
-                    e.track_id,
-                    e.text,
-                    e.confidence,
-                    e.first_seen,
-                    e.last_seen,
-                    e.reads,
-                    e.crop,
-                )
-                for e in batch
-            ]
+            rows = [(e.id, e.camera_id, e.track_id, e.text, e.confidence, e.first_seen, e.last_seen, e.reads,
+                     e.crop) for e in batch]
             try:
-                with db:
-                    db.executemany(UPSERT, rows)
+                db = db or self.store.connect()
+                self.store.write(db, rows)
                 self.failing = False
                 self.written += len(rows)
-            except sqlite3.Error as exc:  # a full or locked disk loses this batch, never the writer
+            except self.store.errors as exc:  # a full disk, a database away: the batch lost, not the writer
                 self.write_errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.failing = True
+                if db is not None:
+                    db.close()
+                    db = None
                 if monotonic() - self._logged_error >= ERROR_LOG_S:
                     self._logged_error = monotonic()
                     log.error("plate log %s: %d event(s) not written: %s (%d refused batches so far)",
-                              self.path, len(rows), self.last_error, self.write_errors)
+                              self.store.where, len(rows), self.last_error, self.write_errors)
             with self._wake:
                 for _ in batch:
                     self._pending.popleft()
@@ -145,15 +95,28 @@ class PlateLog:
         if until is not None:
             sql, args = sql + " AND first_seen <= ?", args + [until]
         sql += " ORDER BY last_seen DESC LIMIT ?"
-        with closing(self._connect()) as db:
-            rows = db.execute(sql, args + [limit]).fetchall()
         names = [c.strip() for c in COLUMNS.split(",")]
-        return [dict(zip(names, row)) for row in rows]
+        return [dict(zip(names, row)) for row in self.store.fetch(sql, args + [limit])]
 
     def crop(self, event_id: str) -> bytes | None:
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT crop FROM events WHERE id = ?", (event_id,)).fetchone()
-        return row[0] if row else None
+        rows = self.store.fetch("SELECT crop FROM events WHERE id = ?", [event_id])
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def recall(self, camera_id: str, text: str, since: float) -> PlateEvent | None:
+        """The latest event of this plate on this camera seen since `since`, as the log has it (another
+        process may have written it: the camera was served there before); None where there is none or the
+        database does not answer (a new event then)."""
+        sql = (f"SELECT {COLUMNS} FROM events WHERE camera_id = ? AND text = ? AND last_seen >= ? "
+               "ORDER BY last_seen DESC LIMIT 1")
+        try:
+            rows = self.store.fetch(sql, [camera_id, text, since])
+        except self.store.errors:
+            return None
+        if not rows:
+            return None
+        event_id, camera_id, track_id, text, confidence, first_seen, last_seen, reads = rows[0]
+        return PlateEvent(camera_id, track_id, text, confidence, first_seen, last_seen, reads, None,
+                          id=event_id)
 
 
 def _like_prefix(prefix: str) -> str:

@@ -27,6 +27,7 @@ from tests.conftest import (
     wait_healthy,
     write_config,
 )
+from tests.test_events import EventClient
 from tests.test_server import Client
 
 
@@ -74,9 +75,10 @@ class Cluster:
     b: RunningServer
 
 
-def start_cluster(directory: Path, mode: str, lease_s: float = 5.0) -> Cluster:
+def start_cluster(directory: Path, mode: str, database: str, lease_s: float = 5.0) -> Cluster:
+    """Redis, and two processes joined by it, sharing the plate log `database`."""
     queue = RedisServer(directory)
-    config = write_config(directory, message_queue=queue.url, camera_lease_s=lease_s)
+    config = write_config(directory, database=database, message_queue=queue.url, camera_lease_s=lease_s)
     a, b = (start_server(directory, config=config, args=["--async-mode", mode], wait=False) for _ in range(2))
     cluster = Cluster(queue, a, b)
     try:
@@ -97,8 +99,9 @@ def stop_cluster(cluster: Cluster) -> None:
 
 
 @pytest.fixture(scope="module", params=["eventlet", "threading"])
-def cluster(request, tmp_path_factory):
-    started = start_cluster(tmp_path_factory.mktemp(f"cluster-{request.param}"), request.param)
+def cluster(request, tmp_path_factory, postgres):
+    started = start_cluster(tmp_path_factory.mktemp(f"cluster-{request.param}"), request.param,
+                            postgres.database())
     yield started
     stop_cluster(started)
 
@@ -124,7 +127,8 @@ class Viewer(Client):
 
 
 class Streamer:
-    """A camera's sender streaming one picture at 8 fps in a thread of its own until stopped."""
+    """A camera's sender streaming a picture (`frame`, base64: may be changed) at 8 fps in a thread of its own
+    until stopped."""
 
     def __init__(self, client: Client, camera_id: str, jpeg: bytes):
         self.client, self.camera_id, self.frame = client, camera_id, base64.b64encode(jpeg).decode()
@@ -186,6 +190,12 @@ def test_a_viewer_on_one_process_sees_a_camera_another_process_serves(cluster):
     assert b["owned_cameras"] == [] and "gate1" not in b["cameras"]
     assert a["message_queue"]["up"] and a["message_queue"]["published"] > 0
     assert "annotated_frame" not in viewer.results[0]
+    # one plate log: either process answers the same
+    logged = [requests.get(f"{s.url}/events?camera=gate1", timeout=10).json()["events"]
+              for s in (cluster.a, cluster.b)]
+    assert logged[0] == logged[1] and [e["text"] for e in logged[0]] == [shot.text]
+    crops = [requests.get(f"{s.url}{logged[0][0]['crop_url']}", timeout=10) for s in (cluster.a, cluster.b)]
+    assert crops[0].ok and crops[0].content == crops[1].content
 
 
 def test_a_frame_sent_to_the_process_that_does_not_serve_its_camera_is_refused_naming_the_owner(cluster):
@@ -237,36 +247,40 @@ def test_redis_hung_or_down_this_processs_viewers_keep_receiving_and_the_others_
     assert 0 < len(trouble) <= 6, trouble
 
 
-def test_a_killed_process_cameras_move_to_the_other_and_their_next_vehicle_gives_one_event(tmp_path):
-    cluster = start_cluster(tmp_path, "eventlet", lease_s=2.0)
+def test_a_killed_process_cameras_move_to_the_other_which_goes_on_with_its_events(tmp_path, postgres):
+    cluster = start_cluster(tmp_path, "eventlet", postgres.database(), lease_s=2.0)
     first, second = clear_shot("cluster-failover-1"), clear_shot("cluster-failover-2")
     try:
-        sender = Client(cluster.a.url)
+        sender = EventClient(cluster.a.url)
         sender.stream("gate3", first.jpeg, fps=8, seconds=2, until_results=8)
-        assert "gate3" in health(cluster.a)["owned_cameras"]
+        assert wait_for(lambda: sender.events, 20) and "gate3" in health(cluster.a)["owned_cameras"]
         cluster.a.process.kill()
         cluster.a.process.wait(10)
-        moved = Client(cluster.b.url)  # the sender reconnects, and the load balancer sends it to B
-        events: list[dict] = []
-        moved.sio.on("plate_event", events.append)
-        streamer = Streamer(moved, "gate3", second.jpeg)
+        moved = EventClient(cluster.b.url)  # the sender reconnects, and the load balancer sends it to B
+        streamer = Streamer(moved, "gate3", first.jpeg)  # the same vehicle, still at the gate
         try:
             # refused while A's lease lasts (lease_s), then served by B
-            assert wait_for(lambda: moved.results and events, 30)
+            assert wait_for(lambda: len(moved.results) >= 16, 30)
+            assert not moved.events  # A announced it: B goes on with that event (the shared log says so)
+            streamer.frame = base64.b64encode(second.jpeg).decode()  # the next vehicle
+            assert wait_for(lambda: moved.events, 20)
+            time.sleep(1.0)
         finally:
             streamer.stop()
-            time.sleep(1.0)
             moved.close()
         codes = {a["error"]["code"] for a in streamer.acks if not a["ok"]}
         assert codes <= {"wrong_process"}
-        assert [e["text"] for e in events] == [second.text]
-        assert health(cluster.b)["owned_cameras"] == [] or "gate3" in health(cluster.b)["owned_cameras"]
+        assert [e["text"] for e in moved.events] == [second.text]
+        logged = requests.get(f"{cluster.b.url}/events?camera=gate3", timeout=10).json()["events"]
+        assert [e["text"] for e in logged] == [second.text, first.text]
+        went_on, announced = logged[1], sender.events[0]  # A's event, seen on by B
+        assert went_on["id"] == announced["id"] and went_on["last_seen"] > announced["last_seen"]
     finally:
         stop_cluster(cluster)
 
 
 def test_behind_nginx_a_camera_always_reaches_its_process_and_a_polling_viewer_sees_it(tmp_path):
-    cluster = start_cluster(tmp_path, "eventlet")
+    cluster = start_cluster(tmp_path, "eventlet", str(tmp_path / "plates.sqlite3"))  # one machine: one file
     port = free_port()
     servers = [server.url.removeprefix("http://") for server in (cluster.a, cluster.b)]
     site, nginx = f"http://127.0.0.1:{port}", None

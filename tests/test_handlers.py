@@ -212,7 +212,7 @@ def test_health_says_degraded_while_plate_events_cannot_be_written(tmp_path):
     http = built.app.test_client()
     assert http.get("/health").get_json()["status"] == "ok"
     plate_log = built.runtime.plate_log
-    with sqlite3.connect(plate_log.path) as db:
+    with sqlite3.connect(plate_log.store.path) as db:
         db.execute("CREATE TRIGGER refuse BEFORE INSERT ON events "
                    "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     plate_log.record(PlateEvent("gate", 1, "51F-123.45", 0.9, 1.0, 2.0, 3, None, id="e1"))
@@ -237,7 +237,7 @@ def test_the_plate_log_writes_what_it_was_given_before_it_closes(tmp_path):
     for n in range(50):
         plate_log.record(PlateEvent("gate", n, "51F-123.45", 0.9, 1.0, 2.0, 3, None, id=f"e{n}"))
     plate_log.close()
-    with sqlite3.connect(plate_log.path) as db:
+    with sqlite3.connect(plate_log.store.path) as db:
         assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 50 == plate_log.written
 
 

@@ -15,8 +15,14 @@ def event(
     return PlateEvent(camera, i, text, 0.9, seen, seen + 1, 3, crop, id=f"e{i}")
 
 
-def test_upsert_filter_and_keep_the_crop(tmp_path):
-    log = PlateLog(tmp_path / "log.db")
+def database(kind: str, tmp_path, request):
+    """A new plate log database of that kind: a SQLite file, or a database of the tests' PostgreSQL."""
+    return tmp_path / "log.db" if kind == "sqlite" else request.getfixturevalue("postgres").database()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_upsert_filter_and_keep_the_crop(tmp_path, request, kind):
+    log = PlateLog(database(kind, tmp_path, request))
     log.record(event(1))
     log.record(event(2, "30A-999.99", "yard", seen=200.0))
     log.record(event(1, crop=None))  # an update without a new crop keeps the old one
@@ -58,3 +64,24 @@ def test_a_database_that_cannot_be_opened_names_the_setting_and_the_path(tmp_pat
         path = tmp_path / "file" / "log.db"
     with pytest.raises(PlateLogError, match=f"events.database: cannot use {re.escape(str(path))}"):
         PlateLog(path)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_processes_logs_on_one_database_see_each_others_events_and_recall_them(tmp_path, request, kind):
+    shared = database(kind, tmp_path, request)
+    here, there = PlateLog(shared), PlateLog(shared)
+    there.record(event(1, seen=100.0))
+    there.flush()
+    assert [e["id"] for e in here.query()] == ["e1"] and here.crop("e1") == b"jpeg"
+    recalled = here.recall("gate", "51F-123.45", since=90.0)
+    assert recalled is not None and recalled.id == "e1" and recalled.last_seen == 101.0
+    assert here.recall("gate", "51F-123.45", since=102.0) is None  # too long ago
+    assert here.recall("yard", "51F-123.45", since=90.0) is None  # another camera
+
+
+def test_a_postgresql_database_that_is_not_there_names_the_setting_and_hides_the_password(postgres):
+    url = postgres.database().replace("plates@", "plates:secret@").rsplit("/", 1)[0] + "/missing"
+    expected = re.escape("events.database: cannot use postgresql://plates:***@")
+    with pytest.raises(PlateLogError, match=expected) as info:
+        PlateLog(url)
+    assert "secret" not in str(info.value)
