@@ -94,7 +94,8 @@ def run_camera(url: str, index: int, fps: float, duration: float, base64_frames:
 
     sio.on("detection_result", on_result)
     sio.on("error", on_error)
-    sio.connect(url, transports=["websocket"], wait_timeout=20)
+    # ?camera=: behind nginx (deploy/nginx.conf) a camera's sender is routed by it; one server ignores it
+    sio.connect(f"{url}/?camera={camera_id}", transports=["websocket"], wait_timeout=20)
     start = time.perf_counter()
     i = 0
     while (now := time.perf_counter()) - start < duration:
