@@ -215,6 +215,9 @@ def test_a_frame_sent_to_the_process_that_does_not_serve_its_camera_is_refused_n
     assert "gate9" not in health(cluster.b)["cameras"]
     metrics = requests.get(f"{cluster.b.url}/metrics", timeout=10).text
     assert 'plates_frames_refused_total{code="wrong_process"}' in metrics
+    owner_metrics = requests.get(f"{cluster.a.url}/metrics", timeout=10).text
+    assert "plates_queue_up 1.0" in owner_metrics and "plates_leases_owned" in owner_metrics
+    assert "plates_queue_published_total" in owner_metrics and "plates_queue_dropped_total" in owner_metrics
 
 
 def test_redis_hung_or_down_this_processs_viewers_keep_receiving_and_the_others_recover(cluster):

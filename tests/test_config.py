@@ -74,6 +74,8 @@ def test_shipped_config_says_what_the_defaults_are():
     ({"careful": {"cpu_share": 0}}, "careful.cpu_share"),
     ({"careful": {"wide_look_s": -1}}, "careful.wide_look_s"),
     ({"careful": {"gather_s": 5}}, "careful.gather_s"),
+    ({"server": {"message_queue": "amqp://localhost"}}, "server.message_queue: expected a Redis URL"),
+    ({"server": {"camera_lease_s": 0}}, "server.camera_lease_s"),
     ({"cameras": {}}, "unknown section"),
 ])
 def test_wrong_values_name_the_key(tmp_path, data, message):
@@ -87,6 +89,9 @@ def test_environment_then_flags_override(tmp_path):
                                     "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example"})
     assert (config.server.port, config.server.host, config.server.auth_token) == (6001, "0.0.0.0", "t")
     assert config.server.cors_allowed_origins == ("https://a.example", "https://b.example")
+    assert config.server.message_queue is None  # one process unless told
+    queued = load_config(None, env={"CONFIG": path, "MESSAGE_QUEUE": "redis://10.0.0.5:6379/0"})
+    assert queued.server.message_queue == "redis://10.0.0.5:6379/0"
     assert (
         load_config(None, env={"CONFIG": path, "PORT": "6001"}, overrides={"port": 6002}).server.port == 6002
     )

@@ -211,6 +211,7 @@ def test_health_says_degraded_while_plate_events_cannot_be_written(tmp_path):
     built = plate_server(tmp_path)
     http = built.app.test_client()
     assert http.get("/health").get_json()["status"] == "ok"
+    assert http.get("/health").get_json()["role"] == "single"  # no message queue: this process alone
     plate_log = built.runtime.plate_log
     with sqlite3.connect(plate_log.store.path) as db:
         db.execute("CREATE TRIGGER refuse BEFORE INSERT ON events "
