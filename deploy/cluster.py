@@ -60,7 +60,7 @@ def start_servers(
         log = open(run / f"server-{port}.log", "w")
         processes.append(subprocess.Popen(cmd + (["--config", str(config)] if config else []), cwd=ROOT,
                                           stdout=log, stderr=subprocess.STDOUT,
-                                          env={**os.environ, "MESSAGE_QUEUE": queue}))
+                                          env={**os.environ, "MESSAGE_QUEUE": queue, "TRUSTED_PROXIES": "1"}))
     for port in range(base_port, base_port + count):
         wait(lambda port=port: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok,
              f"the server on port {port}", 180)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 from flask_socketio import SocketIO
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from detector import PersistentDetector
 from realtime.config import AppConfig
@@ -111,6 +112,8 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     if queue and leases:
         runtime.stats.add_cluster(queue, leases)
     app.wsgi_app = read_chunked_bodies(app.wsgi_app)
+    if server.trusted_proxies:  # outermost: Socket.IO's connections see the client's address too
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=server.trusted_proxies)
     register_socket_handlers(socketio, runtime)
     app.register_blueprint(http_routes(runtime, socketio.server.eio.create_event))
     pump = ResultsPump(socketio, runtime, waker)

@@ -1,8 +1,8 @@
 """All settings of the server in one validated place: config.yaml, then environment, then flags.
 
 Environment overrides: CONFIG (another file), HOST, PORT, ASYNC_MODE, AUTH_TOKEN,
-CORS_ALLOWED_ORIGINS (comma-separated), LOG_LEVEL, MESSAGE_QUEUE. Flags (python server.py --port ...)
-override the environment.
+CORS_ALLOWED_ORIGINS (comma-separated), LOG_LEVEL, MESSAGE_QUEUE, TRUSTED_PROXIES. Flags
+(python server.py --port ...) override the environment.
 """
 from __future__ import annotations
 
@@ -58,6 +58,9 @@ class ServerConfig:
     message_queue: str | None = None
     camera_lease_s: float = 5.0  # with a message queue: a camera's lease lasts this long unrenewed
     publish_queue: int = 1000  # with a message queue: emits waiting to be published, at most
+    # proxies in front of the server (nginx: 1) whose X-Forwarded-For names the client: auth failures then
+    # count per client, not against the proxy that all clients come through; 0: the peer is the client
+    trusted_proxies: int = 0
 
     def validate(self) -> None:
         if not 0 < self.port < 65536:
@@ -90,8 +93,9 @@ class ServerConfig:
         if self.message_queue is not None and not self.message_queue.startswith(REDIS_SCHEMES):
             raise ConfigError(f"server.message_queue: expected a Redis URL ({', '.join(REDIS_SCHEMES)}...) "
                               "or null")
-        if self.camera_lease_s <= 0 or self.publish_queue < 1:
-            raise ConfigError("server.camera_lease_s must be positive, server.publish_queue at least 1")
+        if self.camera_lease_s <= 0 or self.publish_queue < 1 or self.trusted_proxies < 0:
+            raise ConfigError("server.camera_lease_s must be positive, server.publish_queue at least 1, "
+                              "server.trusted_proxies at least 0")
         if not 1 <= self.annotate_quality <= 100:
             raise ConfigError(f"server.annotate_quality: expected 1..100, got {self.annotate_quality}")
         if self.log_level.upper() not in LOG_LEVELS:
@@ -123,15 +127,15 @@ class AppConfig:
 
 ENV_KEYS = {"HOST": "host", "PORT": "port", "ASYNC_MODE": "async_mode", "AUTH_TOKEN": "auth_token",
             "CORS_ALLOWED_ORIGINS": "cors_allowed_origins", "LOG_LEVEL": "log_level",
-            "MESSAGE_QUEUE": "message_queue"}
+            "MESSAGE_QUEUE": "message_queue", "TRUSTED_PROXIES": "trusted_proxies"}
 
 
 def _from_text(key: str, text: str) -> Any:
-    if key == "port":
+    if key in ("port", "trusted_proxies"):
         try:
             return int(text)
         except ValueError:
-            raise ConfigError(f"PORT: expected a number, got {text!r}") from None
+            raise ConfigError(f"{key.upper()}: expected a number, got {text!r}") from None
     if key == "cors_allowed_origins":
         return [o.strip() for o in text.split(",") if o.strip()]
     return text

@@ -294,6 +294,22 @@ def test_an_address_guessing_tokens_is_refused_for_a_while_and_no_other(tmp_path
     assert client(built, token="s3cret").is_connected()
 
 
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_behind_a_trusted_proxy_wrong_tokens_count_against_the_client_it_names(tmp_path, proxies):
+    built = plate_server(tmp_path, auth_token="s3cret", max_auth_failures=3, trusted_proxies=proxies)
+
+    def get(client: str, token: str) -> int:  # through a proxy on this machine, which names the client
+        http = built.app.test_client()
+        http.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+        headers = {"Authorization": f"Bearer {token}", "X-Forwarded-For": client}
+        return http.get("/events", headers=headers).status_code
+
+    assert [get("203.0.113.7", f"guess{i}") for i in range(4)] == [401, 401, 401, 429]
+    # another client behind the same proxy: let in where the proxy is trusted; where it is not, the header is
+    # anyone's to write and the proxy's own address is the one refused
+    assert get("203.0.113.8", "s3cret") == (200 if proxies else 429)
+
+
 @pytest.mark.parametrize("host, origin, allowed", [
     ("127.0.0.1:5001", "http://127.0.0.1:5001", True),
     ("localhost:5001", "http://localhost:5001", True),
