@@ -2,11 +2,13 @@
 
     python -m deploy.cluster                      # 2 processes behind http://127.0.0.1:8080
     python -m deploy.cluster --processes 4 --port 9000 --config my.yaml
+    python -m deploy.cluster --postgres           # their plate log in a throw-away PostgreSQL
 
 Starts redis-server (nothing saved to disk), N `server.py` processes (ports --base-port,
---base-port + 1, ...; each with MESSAGE_QUEUE set to that Redis) and nginx with
-deploy/nginx.conf, all on loopback; files and logs go to --run. Ctrl-C or SIGTERM stops them all.
-The processes share config.yaml's plate log (`events.database`).
+--base-port + 1, ...; each with MESSAGE_QUEUE set to that Redis, TRUSTED_PROXIES=1) and nginx
+with deploy/nginx.conf, all on loopback; files and logs go to --run. Ctrl-C or SIGTERM stops
+them all. The processes share the config's plate log (`events.database`), or with --postgres a
+PostgreSQL server started here (its data is removed when the cluster stops).
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from pathlib import Path
 
 import redis
 import requests
+import yaml
+
+from deploy.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf"
@@ -87,12 +92,17 @@ def main() -> None:
     parser.add_argument("--redis-port", type=int, default=6390)
     parser.add_argument("--config", type=Path, help="the servers' config file (default: config.yaml)")
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "cluster", help="nginx's files, the logs")
+    parser.add_argument("--postgres", action="store_true", help="the plate log in a PostgreSQL started here")
     args = parser.parse_args()
     run = args.run.resolve()
     run.mkdir(parents=True, exist_ok=True)
     started: list[subprocess.Popen] = []
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    postgres = None
+    signal.signal(signal.SIGTERM, stop)
     try:
+        if args.postgres:
+            postgres = PostgresServer()
+            args.config = with_database(args.config, postgres.database(), run)
         started.append(start_redis(args.redis_port, run))
         queue = f"redis://127.0.0.1:{args.redis_port}/0"
         started += start_servers(args.processes, args.base_port, queue, args.config, run)
@@ -104,12 +114,30 @@ def main() -> None:
             time.sleep(1)
         print("a process of the cluster exited: stopping the others", file=sys.stderr)
     except KeyboardInterrupt:
-        pass
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     finally:
         for process in reversed(started):
             process.terminate()
         for process in started:
             process.wait(15)
+        if postgres is not None:
+            postgres.stop()
+
+
+def stop(*_) -> None:
+    """SIGTERM: stop the cluster once (a second signal while it stops would cut the stopping short)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(0)
+
+
+def with_database(config: Path | None, database: str, run: Path) -> Path:
+    """A copy of the config (default config.yaml) in run/ whose plate log is `database`."""
+    data = yaml.safe_load((config or ROOT / "config.yaml").read_text())
+    data.setdefault("events", {})["database"] = database
+    path = run / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 if __name__ == "__main__":

@@ -1,14 +1,11 @@
 """Shared helpers: the real server in a subprocess on a free loopback port, rendered frames."""
 from __future__ import annotations
 
-import glob
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +15,7 @@ import pytest
 import requests
 import yaml
 
+from deploy.postgres import PostgresServer
 from detector.boxes import iou  # noqa: F401  (re-exported for the tests)
 from training.synth import Scene, encode_jpeg, render_scene
 
@@ -133,41 +131,6 @@ def running_server(log_dir: Path, **kwargs):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-class PostgresServer:
-    """Debian's PostgreSQL in a folder of its own on a free loopback port (as the postgres user when the
-    tests run as root: PostgreSQL refuses root), with trust authentication; removed when stopped."""
-
-    def __init__(self) -> None:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not found:
-            raise AssertionError("PostgreSQL is missing: make test installs the Debian package postgresql")
-        self.bin, self.port = Path(found[-1]).parent, free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="plates-pg-"))
-        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if as_postgres:
-            shutil.chown(self.dir, "postgres")
-        self._run = lambda *cmd: subprocess.run(as_postgres + [str(self.bin / cmd[0]), *cmd[1:]], check=True,
-                                                capture_output=True)
-        self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "plates")
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "start", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off")
-        self._databases = 0
-
-    def database(self) -> str:
-        """The URL of a new, empty database."""
-        import psycopg
-
-        self._databases += 1
-        name = f"plates{self._databases}"
-        with psycopg.connect(f"postgresql://plates@127.0.0.1:{self.port}/postgres", autocommit=True) as db:
-            db.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://plates@127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
