@@ -12,11 +12,15 @@ from realtime.events import PlateEvent
 from realtime.plate_stores import PlateLogError, open_store
 from realtime.threads import real_threading
 
-__all__ = ["PlateLog", "PlateLogError"]
+__all__ = ["PlateLog", "PlateLogError", "PlateLogUnavailable"]
 
 log = logging.getLogger("plates")
 ERROR_LOG_S = 60.0  # a failing database is logged once in this long, not once per batch
 COLUMNS = "id, camera_id, track_id, text, confidence, first_seen, last_seen, reads"
+
+
+class PlateLogUnavailable(Exception):
+    """The database did not answer a read (a PostgreSQL server down or hung, a broken disk)."""
 
 
 class PlateLog:
@@ -96,11 +100,19 @@ class PlateLog:
             sql, args = sql + " AND first_seen <= ?", args + [until]
         sql += " ORDER BY last_seen DESC LIMIT ?"
         names = [c.strip() for c in COLUMNS.split(",")]
-        return [dict(zip(names, row)) for row in self.store.fetch(sql, args + [limit])]
+        return [dict(zip(names, row)) for row in self._fetch(sql, args + [limit])]
 
     def crop(self, event_id: str) -> bytes | None:
-        rows = self.store.fetch("SELECT crop FROM events WHERE id = ?", [event_id])
+        rows = self._fetch("SELECT crop FROM events WHERE id = ?", [event_id])
         return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def _fetch(self, sql: str, args: list) -> list[tuple]:
+        """The rows, or PlateLogUnavailable where the database does not answer (GET /events says 503)."""
+        try:
+            return self.store.fetch(sql, args)
+        except self.store.errors as exc:
+            raise PlateLogUnavailable(f"the plate log ({self.store.where}) does not answer: "
+                                      f"{type(exc).__name__}") from None
 
     def recall(self, camera_id: str, text: str, since: float) -> PlateEvent | None:
         """The latest event of this plate on this camera seen since `since`, as the log has it (another
@@ -109,8 +121,8 @@ class PlateLog:
         sql = (f"SELECT {COLUMNS} FROM events WHERE camera_id = ? AND text = ? AND last_seen >= ? "
                "ORDER BY last_seen DESC LIMIT 1")
         try:
-            rows = self.store.fetch(sql, [camera_id, text, since])
-        except self.store.errors:
+            rows = self._fetch(sql, [camera_id, text, since])
+        except PlateLogUnavailable:
             return None
         if not rows:
             return None

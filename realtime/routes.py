@@ -19,6 +19,7 @@ from realtime.frames import FrameError, camera_id_of
 from realtime.health import health_report
 from realtime.http_detect import read_detect_body
 from realtime.payloads import detections_payload, error_payload
+from realtime.plate_log import PlateLogUnavailable
 from realtime.runtime import Runtime
 from realtime.slots import Frame
 from realtime.worker import FrameResult
@@ -114,14 +115,20 @@ def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
             query = event_query(request.args)
         except (ValueError, FrameError) as exc:
             return _error("invalid_request", str(exc), 400)
-        rows = runtime.plate_log.query(*query)
+        try:
+            rows = runtime.plate_log.query(*query)
+        except PlateLogUnavailable as exc:
+            return _error("plate_log_unavailable", str(exc), 503)
         for row in rows:
             row["crop_url"] = f"/events/{row['id']}/crop"
         return jsonify({"events": rows})
 
     @routes.get("/events/<event_id>/crop")
     def event_crop(event_id: str):
-        crop = runtime.plate_log.crop(event_id) if event_id.isalnum() else None
+        try:
+            crop = runtime.plate_log.crop(event_id) if event_id.isalnum() else None
+        except PlateLogUnavailable as exc:
+            return _error("plate_log_unavailable", str(exc), 503)
         if not crop:
             return _error("not_found", "no crop for this event", 404)
         return Response(crop, mimetype="image/jpeg")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from socketio.packet import Packet
 
+from deploy.postgres import PostgresServer
 from realtime.app import create_app
 from realtime.auth import Refused
 from realtime.config import load_config
@@ -221,6 +222,18 @@ def test_health_says_degraded_while_plate_events_cannot_be_written(tmp_path):
     health = http.get("/health")
     assert health.status_code == 200 and health.get_json()["status"] == "degraded"  # still serving live
     assert "disk full" in health.get_json()["plate_log"]["last_error"]
+
+
+def test_events_say_503_while_the_plate_logs_database_does_not_answer(tmp_path):
+    database = PostgresServer()
+    try:
+        http = plate_server(tmp_path, database=database.database()).app.test_client()
+        assert http.get("/events").get_json() == {"events": []}
+    finally:
+        database.stop()
+    for path in ("/events", "/events/e1/crop"):
+        away = http.get(path)
+        assert away.status_code == 503 and away.get_json()["error"]["code"] == "plate_log_unavailable"
 
 
 def test_a_stopping_server_says_draining_and_takes_no_more_frames(tmp_path):

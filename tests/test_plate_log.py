@@ -5,8 +5,9 @@ import sqlite3
 
 import pytest
 
+from deploy.postgres import PostgresServer
 from realtime.events import PlateEvent
-from realtime.plate_log import PlateLog, PlateLogError
+from realtime.plate_log import PlateLog, PlateLogError, PlateLogUnavailable
 
 
 def event(
@@ -85,3 +86,21 @@ def test_a_postgresql_database_that_is_not_there_names_the_setting_and_hides_the
     with pytest.raises(PlateLogError, match=expected) as info:
         PlateLog(url)
     assert "secret" not in str(info.value)
+
+
+def test_a_postgresql_server_that_goes_away_costs_writes_and_reads_counted_never_the_writer():
+    server = PostgresServer()
+    try:
+        log = PlateLog(server.database())
+        log.record(event(1))
+        log.flush()
+        assert [e["id"] for e in log.query()] == ["e1"] and not log.failing
+    finally:
+        server.stop()
+    log.record(event(2))
+    log.flush()
+    assert log.write_errors == 1 and log.failing  # counted, /health says degraded
+    with pytest.raises(PlateLogUnavailable, match="does not answer"):
+        log.query()
+    assert log.recall("gate", "51F-123.45", since=0.0) is None  # a new event rather than none
+    log.close(5)
