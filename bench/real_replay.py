@@ -47,6 +47,7 @@ import yaml
 from bench.stream_bench import ROOT, percentile, start_server
 from detector.plate_format import alnum
 from realtime.config import load_config
+from training.real_data import webcam_frame
 
 LATE_FRAMES = 5  # the last frames of a hold that "shown late" looks at
 AFTER_S = 1.0  # an event this long after its photo left still counts for it
@@ -66,16 +67,6 @@ def evaluation_photos(name: str) -> list[Photo]:
     from training import gate_data
 
     return [Photo(g.path, g.text) for g in gate_data.split(gate_data.load_frames())[1]]
-
-
-def webcam_frame(image, dx: float, dy: float) -> bytes:
-    """A still scene's next webcam frame: the picture moved by (dx, dy) pixels and compressed again."""
-    import cv2
-    import numpy as np
-
-    shift = np.float32([[1, 0, dx], [0, 1, dy]])
-    moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
-    return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
 def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[bytes]:

@@ -5,7 +5,6 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.real_replay import webcam_frame
 from detector import PersistentDetector
 from detector.config import DetectorConfig, Profiles
 from detector.persistent import Pipeline
@@ -17,6 +16,7 @@ from realtime.slots import Frame, FrameSlots
 from realtime.threads import LoopWaker
 from realtime.worker import InferenceWorker
 from tests.conftest import clear_shot
+from training.real_data import webcam_frame
 
 pytestmark = pytest.mark.slow  # the shipped models
 

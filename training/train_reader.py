@@ -36,7 +36,7 @@ from detector.crops import straighten
 from detector.plate_format import alnum
 from detector.rows import split_rows
 from training.gate_data import GATE_DIR, load_crops
-from training.real_data import REAL_DIR, caption_rows, trusted_boxes
+from training.real_data import REAL_DIR, caption_rows, trusted_boxes, webcam_frame
 from training.synth import plate_sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,13 +97,20 @@ def row_images(grey: np.ndarray, img_h: int) -> list[np.ndarray]:
     return [img for _, img in get_image_list(boxes, [], grey, model_height=img_h)[0]]
 
 
-def real_row_samples(boxes_json: Path, img_h: int, variants: int, root: Path) -> tuple[list, list]:
-    """(train, val) rows of the trusted real boxes, labelled from their captions."""
+def real_row_samples(
+    boxes_json: Path, img_h: int, variants: int, root: Path, streamed: float = 0.0
+) -> tuple[list, list]:
+    """(train, val) rows of the trusted real boxes, labelled from their captions; a `streamed` share of the
+    jittered cuts is cut from the photo as a webcam streams it (moved by under a pixel, JPEG again)."""
     train, val, skipped = [], [], 0
     for p, held_out in trusted_boxes(boxes_json):
-        image = cv2.imread(str(root / "images" / p["file"]), cv2.IMREAD_GRAYSCALE)
+        photo = cv2.imread(str(root / "images" / p["file"]), cv2.IMREAD_GRAYSCALE)
         rng = random.Random(p["file"])
         for v in range(1 if held_out else variants):
+            image = photo
+            if v and rng.random() < streamed:
+                jpeg = webcam_frame(photo, rng.uniform(-1, 1), rng.uniform(-1, 1))
+                image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
             x1, y1, x2, y2 = p["box"]
             if v:  # a detector never cuts the same box twice
                 w, h = x2 - x1, y2 - y1
@@ -213,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         "--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)"
     )
     ap.add_argument("--real-variants", type=int, default=4, help="jittered cuts of each real training box")
+    ap.add_argument("--streamed", type=float, default=0.0,
+                    help="share of the jittered real cuts cut from the photo as a webcam streams it")
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
     ap.add_argument(
         "--gate", type=int, default=0, metavar="VARIANTS",
@@ -242,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     val = row_samples("reader-val", max(200, args.samples // 20), img_h, args.workers)
     held_out: dict[str, list] = {}  # real validation rows by set: all of them together choose the epoch
     if args.real:
-        real_train, held_out["real"] = real_row_samples(args.real, img_h, args.real_variants, args.real_dir)
+        real_train, held_out["real"] = real_row_samples(args.real, img_h, args.real_variants, args.real_dir,
+                                                        args.streamed)
         train += real_train
     if args.gate:
         gate_train, held_out["gate"] = gate_row_samples(img_h, args.gate, args.gate_dir)
