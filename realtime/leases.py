@@ -45,7 +45,6 @@ class CameraLeases:
         self._owned: dict[str, float] = {}  # camera -> its last frame here
         self._others: dict[str, tuple[str, float]] = {}  # camera -> (owner, when Redis said so)
         self._leaving: set[str] = set()  # cameras whose sender left: released by the next renewal
-        self.refused = 0  # frames refused: another process owns their camera
         self.unchecked = 0  # cameras taken without Redis's word (it did not answer)
         self.lost = 0  # leases found taken by another process at renewal
         self._logged = -1e9
@@ -59,7 +58,6 @@ class CameraLeases:
             return None
         known = self._others.get(camera_id)
         if known is not None and now - known[1] < RECHECK_S:
-            self.refused += 1
             return known[0]
         try:
             owner = self._take(camera_id)
@@ -72,7 +70,6 @@ class CameraLeases:
             self._owned[camera_id] = now
             return None
         self._others[camera_id] = (owner, now)
-        self.refused += 1
         return owner
 
     def leave(self, camera_id: str) -> None:

@@ -76,10 +76,13 @@ class Runtime:
         if not self.worker.ready:
             raise FrameError("not_ready", "the models are still loading; retry shortly")
         frame = parse_frame(payload, server.max_frame_bytes, server.max_frame_pixels)
+        new = frame.camera_id not in self.streams
+        self.admit(sid, frame.camera_id)  # the limits first: a flood of camera ids never reaches Redis
         if self.leases is not None and (owner := self.leases.owner(frame.camera_id)) is not None:
+            if new:
+                del self.streams[frame.camera_id]
             raise FrameError("wrong_process", f"this camera is served by another process ({owner}): "
                              "send its frames there (the load balancer routes by camera)")
-        self.admit(sid, frame.camera_id)
         if not self.within_rate(frame.camera_id):
             raise FrameError(
                 "rate_limited", f"over {server.max_fps_per_camera:g} frames per second for this camera"
