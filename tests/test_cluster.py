@@ -18,7 +18,9 @@ import requests
 import socketio
 
 from deploy.cluster import nginx_config, start_nginx
+from realtime.config import load_config
 from tests.conftest import (
+    ROOT,
     RunningServer,
     clear_shot,
     free_port,
@@ -218,6 +220,20 @@ def test_a_frame_sent_to_the_process_that_does_not_serve_its_camera_is_refused_n
     owner_metrics = requests.get(f"{cluster.a.url}/metrics", timeout=10).text
     assert "plates_queue_up 1.0" in owner_metrics and "plates_leases_owned" in owner_metrics
     assert "plates_queue_published_total" in owner_metrics and "plates_queue_dropped_total" in owner_metrics
+
+
+def test_a_flood_of_camera_ids_is_refused_by_the_process_and_never_takes_a_lease(cluster):
+    flooder = Client(cluster.b.url)
+    frame = base64.b64encode(clear_shot("cluster-flood").jpeg).decode()
+    try:
+        acks = [flooder.send(f"flood{i}", frame, i) for i in range(20)]
+    finally:
+        flooder.close()
+    most = load_config(ROOT / "config.yaml", env={}).server.max_cameras_per_client
+    assert [a["ok"] for a in acks] == [True] * most + [False] * (20 - most)
+    assert {a["error"]["code"] for a in acks[most:]} == {"too_many_cameras"}
+    leases = redis.Redis(port=cluster.redis.port).keys("plates:camera:flood*")
+    assert len(leases) <= most
 
 
 def test_redis_hung_or_down_this_processs_viewers_keep_receiving_and_the_others_recover(cluster):
