@@ -140,13 +140,15 @@ def region_around(image: np.ndarray, box: PlateBox) -> tuple[np.ndarray, PlateBo
 
 
 def job(
-    camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox, since: float | None = None
+    camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox, since: float | None = None,
+    good: float | None = None,
 ) -> CarefulJob:
-    """A job for one box of a frame: a copy of the region around it, the box in its pixels."""
+    """A job for one box of a frame: a copy of the region around it, the box in its pixels (`good`: its
+    quality where the caller has it already)."""
     region, moved = region_around(image, box)
     now = monotonic()
-    return CarefulJob(camera_id, track.id, rank, quality(image, box), region, moved, now,
-                      now if since is None else since)
+    return CarefulJob(camera_id, track.id, rank, quality(image, box) if good is None else good, region, moved,
+                      now, now if since is None else since)
 
 
 class CarefulLane:
@@ -178,9 +180,12 @@ class CarefulLane:
         with self._ready:
             old = self._jobs.get(key)
             answered = any((r.camera_id, r.track_id) == key for r in self._reads)
-            if key == self._busy or answered or (old is not None and old.quality >= quality(image, box)):
+            if key == self._busy or answered:
                 return
-            self._add(key, job(camera_id, track, rank, image, box, None if old is None else old.since))
+            good = quality(image, box)
+            if old is not None and old.quality >= good:
+                return
+            self._add(key, job(camera_id, track, rank, image, box, None if old is None else old.since, good))
 
     def look_wide(self, camera_id: str, image: np.ndarray, at: float) -> None:
         """A frame of a camera whose camera lane sees no plate: looked at wide if it is due, the picture

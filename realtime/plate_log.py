@@ -69,7 +69,8 @@ class PlateLog:
             rows = [(e.id, e.camera_id, e.track_id, e.text, e.confidence, e.first_seen, e.last_seen, e.reads,
                      e.crop) for e in batch]
             try:
-                db = db or self.store.connect()
+                if db is None:
+                    db = self.store.connect()
                 self.store.write(db, rows)
                 self.failing = False
                 self.written += len(rows)

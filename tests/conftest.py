@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 import requests
 import yaml
 
-from deploy.postgres import PostgresServer
+from deploy.postgres import PostgresServer, free_port  # noqa: F401  (free_port: re-exported)
 from detector.boxes import iou  # noqa: F401  (re-exported for the tests)
 from training.synth import Scene, encode_jpeg, render_scene
 
@@ -23,10 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 
