@@ -22,9 +22,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from detector import PersistentDetector
 from realtime.config import AppConfig
 from realtime.events import EventBook
+from realtime.gate import Gate
 from realtime.leases import CameraLeases
 from realtime.message_queue import QueuedRedisManager
+from realtime.parking import ParkingSessions
 from realtime.payloads import StrictPacket
+from realtime.plate_lists import PlateLists
 from realtime.plate_log import PlateLog
 from realtime.protocol_log import protocol_logger
 from realtime.pump import ResultsPump
@@ -34,6 +37,7 @@ from realtime.slots import FrameSlots
 from realtime.sockets import register_socket_handlers
 from realtime.stats import Stats
 from realtime.threads import LoopWaker
+from realtime.webhooks import Webhooks
 from realtime.worker import InferenceWorker
 
 
@@ -108,7 +112,13 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     plate_log = PlateLog(config.events.database)
     # a camera that moved here from another process may be in the middle of an event the log has
     events = EventBook(config.events.window_s, plate_log.recall if leases else None)
-    runtime = Runtime(config, slots, worker, Stats(), events, plate_log, queue=queue, leases=leases)
+    stats, rules = Stats(), config.gate
+    webhooks = Webhooks(rules.webhook_secret, rules.webhook_timeout_s, rules.webhook_retries,
+                        rules.webhook_backoff_s, rules.webhook_queue, rules.webhook_senders, stats)
+    gate = Gate(rules, PlateLists(plate_log.store, rules.lists_refresh_s),
+                ParkingSessions(plate_log, rules.session_overdue_h), webhooks, stats,
+                rules.public_url.rstrip("/") or f"http://{server.host}:{server.port}")
+    runtime = Runtime(config, slots, worker, stats, events, plate_log, gate, queue=queue, leases=leases)
     if queue and leases:
         runtime.stats.add_cluster(queue, leases)
     app.wsgi_app = read_chunked_bodies(app.wsgi_app)
@@ -120,6 +130,8 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
 
     def start() -> None:
         worker.start()
+        gate.lists.start()
+        webhooks.start(socketio.start_background_task, socketio.server.eio.create_event)
         socketio.start_background_task(pump.run)
         if queue and leases:
             socketio.start_background_task(queue.ping_forever)

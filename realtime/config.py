@@ -1,8 +1,8 @@
 """All settings of the server in one validated place: config.yaml, then environment, then flags.
 
 Environment overrides: CONFIG (another file), HOST, PORT, ASYNC_MODE, AUTH_TOKEN,
-CORS_ALLOWED_ORIGINS (comma-separated), LOG_LEVEL, MESSAGE_QUEUE, TRUSTED_PROXIES. Flags
-(python server.py --port ...) override the environment.
+CORS_ALLOWED_ORIGINS (comma-separated), LOG_LEVEL, MESSAGE_QUEUE, TRUSTED_PROXIES, and
+GATE_WEBHOOK_SECRET (gate.webhook_secret). Flags (python server.py --port ...) override the environment.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from detector.config import (
 )
 from detector.tracking import TrackingConfig
 from realtime.careful import CarefulConfig
+from realtime.gate import GateConfig, gate_config
 
 ASYNC_MODES = ("eventlet", "threading")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -122,6 +123,7 @@ class AppConfig:
     tracking: TrackingConfig
     events: EventsConfig
     careful: CarefulConfig
+    gate: GateConfig
     path: Path
 
 
@@ -148,7 +150,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     path = Path(path or env.get("CONFIG") or DEFAULT_CONFIG)
     data = load_yaml(path)
     unknown = sorted(
-        set(data) - {"server", "detector", "reader", "profiles", "tracking", "events", "careful"}
+        set(data) - {"server", "detector", "reader", "profiles", "tracking", "events", "careful", "gate"}
     )
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
@@ -161,4 +163,5 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     return AppConfig(replace(server, log_level=server.log_level.upper()), vision_config(data),
                      from_mapping(TrackingConfig, "tracking", data.get("tracking")),
                      from_mapping(EventsConfig, "events", data.get("events")),
-                     from_mapping(CarefulConfig, "careful", data.get("careful")), path)
+                     from_mapping(CarefulConfig, "careful", data.get("careful")),
+                     gate_config(data.get("gate"), env.get("GATE_WEBHOOK_SECRET")), path)

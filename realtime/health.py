@@ -47,6 +47,17 @@ def health_report(runtime: Runtime) -> dict:
             "write_errors": runtime.plate_log.write_errors,
             "last_error": runtime.plate_log.last_error,
         },
+        "gate": gate_report(runtime),
+    }
+
+
+def gate_report(runtime: Runtime) -> dict:
+    """The cameras with rules (their roles), the lists in memory, and the webhooks' outcomes."""
+    gate = runtime.gate
+    return {
+        "cameras": {camera_id: rule.role for camera_id, rule in gate.config.cameras.items()},
+        "lists": {**gate.lists.counts, "reload_error": gate.lists.reload_error},
+        "webhooks": gate.webhooks.figures(),
     }
 
 

@@ -1,10 +1,13 @@
 """The plate log: events in SQLite or PostgreSQL (realtime/plate_stores.py), written by a thread of
-its own, never on the event loop.
+its own, never on the event loop. The same thread runs the parking sessions' updates (realtime/parking.py),
+in order with the events, on its one connection.
 """
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
+from itertools import groupby
 from pathlib import Path
 from time import monotonic
 
@@ -27,7 +30,7 @@ class PlateLog:
     def __init__(self, database: str | Path):
         self.store = open_store(database)
         threading = real_threading()
-        self._pending: deque[PlateEvent] = deque()
+        self._pending: deque[PlateEvent | Callable] = deque()
         self.write_errors = 0  # batches the database refused (reported by GET /health)
         self.last_error: str | None = None
         self.failing = False  # the last batch was refused: /health says degraded until one is written
@@ -42,6 +45,12 @@ class PlateLog:
         """Queue an insert-or-update; returns at once."""
         with self._wake:
             self._pending.append(event)
+            self._wake.notify()
+
+    def run(self, job: Callable[[object], None]) -> None:
+        """Queue `job(db)`, to run in one transaction on the writer's connection; returns at once."""
+        with self._wake:
+            self._pending.append(job)
             self._wake.notify()
 
     def flush(self, timeout: float = 5.0) -> None:
@@ -66,14 +75,20 @@ class PlateLog:
                         db.close()
                     return
                 batch = list(self._pending)
-            rows = [(e.id, e.camera_id, e.track_id, e.text, e.confidence, e.first_seen, e.last_seen, e.reads,
-                     e.crop) for e in batch]
             try:
                 if db is None:
                     db = self.store.connect()
-                self.store.write(db, rows)
+                for is_job, part in groupby(batch, callable):
+                    if is_job:
+                        for job in part:
+                            with self.store.transaction(db):
+                                job(db)
+                    else:
+                        rows = [(e.id, e.camera_id, e.track_id, e.text, e.confidence, e.first_seen,
+                                 e.last_seen, e.reads, e.crop) for e in part]
+                        self.store.write(db, rows)
+                        self.written += len(rows)
                 self.failing = False
-                self.written += len(rows)
             except self.store.errors as exc:  # a full disk, a database away: the batch lost, not the writer
                 self.write_errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -83,8 +98,10 @@ class PlateLog:
                     db = None
                 if monotonic() - self._logged_error >= ERROR_LOG_S:
                     self._logged_error = monotonic()
-                    log.error("plate log %s: %d event(s) not written: %s (%d refused batches so far)",
-                              self.store.where, len(rows), self.last_error, self.write_errors)
+                    log.error("plate log %s: %d write(s) not written: %s (%d refused batches so far)",
+                              self.store.where, len(batch), self.last_error, self.write_errors)
+            except Exception:  # a job's own fault: its batch lost, not the writer
+                log.exception("plate log: a write failed")
             with self._wake:
                 for _ in batch:
                     self._pending.popleft()
@@ -92,7 +109,7 @@ class PlateLog:
 
     def query(self, prefix: str = "", camera_id: str | None = None, since: float | None = None,
               until: float | None = None, limit: int = 100) -> list[dict]:
-        sql, args = f"SELECT {COLUMNS} FROM events WHERE text LIKE ? ESCAPE '\\'", [_like_prefix(prefix)]
+        sql, args = f"SELECT {COLUMNS} FROM events WHERE text LIKE ? ESCAPE '\\'", [like_prefix(prefix)]
         if camera_id:
             sql, args = sql + " AND camera_id = ?", args + [camera_id]
         if since is not None:
@@ -132,5 +149,5 @@ class PlateLog:
                           id=event_id)
 
 
-def _like_prefix(prefix: str) -> str:
+def like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

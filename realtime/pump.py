@@ -2,8 +2,8 @@
 
 The worker's OS thread never emits (eventlet's primitives belong to the loop): it wakes the pump
 through the LoopWaker, and the pump sends each frame's `detection_result` to its sender and its
-camera's viewers, turns track reports into plate events (logged, announced when new or changed),
-and hands POST /detect its answer.
+camera's viewers, turns track reports into plate events (logged, announced when new or changed, and
+then decided by the gate's rules: realtime/gate.py), and hands POST /detect its answer.
 """
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ class ResultsPump:
             runtime.plate_log.record(event)
             if announce:
                 self._send("plate_event", event.to_dict(), frame.sid, camera_id)
+                decision = runtime.gate.decide(event)
+                if decision is not None:
+                    self._send("gate_decision", decision, frame.sid, camera_id)
 
     def _send(self, name: str, payload: dict, sender: str, camera_id: str) -> None:
         """To the camera's sender and to its viewers (a sender that also watches gets it once). The annotated

@@ -1,4 +1,5 @@
-"""The HTTP routes, as one Flask Blueprint: /health, /metrics, POST /detect, /events, the dashboard."""
+"""The HTTP routes, as one Flask Blueprint: /health, /metrics, POST /detect, /events, the dashboard, and the
+gate's /lists and /sessions (realtime/gate_routes.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from realtime.auth import COOKIE, Refused, bearer
 from realtime.frames import FrameError, camera_id_of
+from realtime.gate_routes import add_gate_routes
 from realtime.health import health_report
 from realtime.http_detect import read_detect_body
 from realtime.payloads import detections_payload, error_payload
@@ -132,6 +134,8 @@ def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
         if not crop:
             return _error("not_found", "no crop for this event", 404)
         return Response(crop, mimetype="image/jpeg")
+
+    add_gate_routes(routes, runtime, _error)
 
     @routes.app_errorhandler(413)
     def too_large(_):

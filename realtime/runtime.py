@@ -15,6 +15,7 @@ from realtime.auth import Gatekeeper, Refused
 from realtime.config import AppConfig
 from realtime.events import EventBook
 from realtime.frames import FrameError, parse_frame
+from realtime.gate import Gate
 from realtime.leases import CameraLeases
 from realtime.message_queue import QueuedRedisManager
 from realtime.plate_log import PlateLog
@@ -34,6 +35,7 @@ class Runtime:
     stats: Stats
     events: EventBook
     plate_log: PlateLog
+    gate: Gate  # lists, rules, webhooks, parking sessions (realtime/gate.py)
     started: float = field(default_factory=monotonic)
     clients: set[str] = field(default_factory=set)
     streams: dict[str, str] = field(default_factory=dict)  # camera -> the sid streaming it

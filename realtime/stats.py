@@ -78,6 +78,15 @@ class Stats:
             "plates_connections_refused", "TCP connections refused past server.max_connections", registry=r
         )
         self.m_waiting = Gauge("plates_frames_waiting", "Frames waiting in camera slots", registry=r)
+        # the gate (realtime/gate.py, webhooks.py): decisions made, and what became of their webhooks
+        self.m_decisions = Counter("plates_gate_decisions", "Gate decisions, by decision", ["decision"],
+                                   registry=r)
+        self.m_webhooks = Counter("plates_webhooks", "Webhook deliveries: delivered, retried (a failed try "
+                                  "to be tried again), failed (given up), dropped (the queue full)",
+                                  ["result"], registry=r)
+        self.m_webhooks_pending = Gauge("plates_webhooks_pending", "Webhooks waiting to be sent", registry=r)
+        self.m_webhook_seconds = Histogram("plates_webhook_seconds", "Time of one webhook try", registry=r,
+                                           buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0))
 
     def add_cluster(self, queue, leases) -> None:
         """The message queue's and the camera leases' figures (realtime/message_queue.py, leases.py), read
