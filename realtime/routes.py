@@ -41,7 +41,7 @@ def token_needed(runtime: Runtime) -> tuple[Response, int] | None:
     if request.endpoint in PUBLIC:
         return None
     try:
-        runtime.gate.check(request.remote_addr, bearer(request.headers.get("Authorization")),
+        runtime.auth.check(request.remote_addr, bearer(request.headers.get("Authorization")),
                            request.cookies.get(COOKIE))
     except Refused as exc:
         status = 429 if exc.code == "too_many_attempts" else 401
@@ -95,7 +95,7 @@ def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
     def session():
         """The dashboard trades its token (Bearer) for a cookie, so its images and fetches carry it."""
         reply = Response(status=204)
-        reply.set_cookie(COOKIE, runtime.gate.session, httponly=True, samesite="Strict")
+        reply.set_cookie(COOKIE, runtime.auth.session, httponly=True, samesite="Strict")
         return reply
 
     @routes.get("/health")

@@ -42,19 +42,19 @@ class Runtime:
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # camera -> (tokens, last time)
     last_notice: dict[tuple, float] = field(default_factory=dict)  # (sid, what...) -> when last logged/sent
     watching: dict[str, set[str]] = field(default_factory=dict)  # sid -> cameras it subscribed to
-    gate: Gatekeeper = field(init=False)
+    auth: Gatekeeper = field(init=False)
     draining: bool = False  # stopping (realtime/serve.py): no new frames, /health answers 503
     queue: QueuedRedisManager | None = None  # with server.message_queue: the emits shared through Redis
     leases: CameraLeases | None = None  # ... and the cameras this process serves
 
     def __post_init__(self) -> None:
-        self.gate = Gatekeeper(self.config.server.auth_token, self.config.server.max_auth_failures)
+        self.auth = Gatekeeper(self.config.server.auth_token, self.config.server.max_auth_failures)
 
     def connect(self, sid: str, token: str, address: str | None) -> None:
         """Take a new client, or raise Refused (a flood of them logs one line per reason every NOTICE_S)."""
         server = self.config.server
         try:
-            self.gate.check(address, token)
+            self.auth.check(address, token)
         except Refused as exc:
             why = "too many wrong tokens" if exc.code == "too_many_attempts" else "bad or missing token"
             self._refuse_connection(sid, address, exc.code, f"{exc.message} (auth: {{token}})", why)

@@ -70,7 +70,8 @@ def test_lists_are_managed_matched_dated_and_kept_in_the_database(plate_log):
     assert [(li["name"], li["plates"]) for li in lists.lists()] == [("blocked", 1), ("residents", 2)]
     today = "2026-12-06"
     found = lists.match("51F-123.46", ["residents"], today)
-    assert (found.list, found.plate, found.label, found.kind) == ("residents", "51F-123.45", "flat 12", "confusion")
+    assert (found.list, found.plate, found.label, found.kind) == (
+        "residents", "51F-123.45", "flat 12", "confusion")
     assert lists.match("51F-123.45", ["residents"], today).kind == "exact"
     assert lists.match("51F-123.45", ["blocked"], today) is None  # only the lists asked about
     assert lists.match("59-X1 123.95", ["residents"], today) is None  # out of its dates

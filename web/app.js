@@ -66,6 +66,7 @@ socket.on("connect_error", (err) => {
 socket.on("detection_result", (r) => tiles.forEach((t) => t.cameraId === r.camera_id && t.onResult(r)));
 socket.on("error", (e) => tiles.forEach((t) => (!e.camera_id || t.cameraId === e.camera_id) && t.onServerError(e)));
 socket.on("plate_event", addRecent);
+socket.on("gate_decision", (d) => tiles.forEach((t) => t.cameraId === d.camera_id && t.onGateDecision(d)));
 
 // ---------------------------------------------------------------- tiles
 
@@ -232,6 +233,15 @@ class Tile {
       this.field("confidence").textContent = best.confidence.toFixed(2);
     }
     this.draw(r);
+  }
+
+  // the camera's rules decided on a vehicle (config.yaml gate:): OPEN / DENIED at a gate, ALERT... when watching
+  onGateDecision(d) {
+    if (!this.active) return;
+    const gate = this.field("gate");
+    const how = d.match ? ` · ${d.match.list}${d.match.kind === "exact" ? "" : ` (${d.match.detail})`}` : "";
+    gate.textContent = `${d.decision.toUpperCase()} ${d.plate}${how}`;
+    gate.className = `decision-${d.decision}`;
   }
 
   onServerError(e) {
