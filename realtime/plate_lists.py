@@ -11,7 +11,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
 from time import monotonic, time
@@ -164,10 +164,13 @@ class PlateLists:
         self._change([("DELETE FROM list_plates WHERE list = ?", [name]),
                       ("DELETE FROM plate_lists WHERE name = ?", [name])])
 
-    def add(self, name: str, entries: list[dict], replace: bool = False) -> list[ListedPlate]:
-        """Add (or update) plates on a list, made if it is new; `replace`: they become the whole list."""
+    def add(self, name: str, entries: list[dict], replace: bool = False,
+            where: Callable[[int], str] | None = None) -> list[ListedPlate]:
+        """Add (or update) plates on a list, made if it is new; `replace`: they become the whole list.
+        `where(i)` names entry i in an error (default: "plate", or "plate 3" of several)."""
         _check_name(name)
-        plates = [listed_plate(name, e, f"plate {i + 1}") for i, e in enumerate(entries)]
+        where = where or (lambda i: "plate" if len(entries) == 1 else f"plate {i + 1}")
+        plates = [listed_plate(name, e, where(i)) for i, e in enumerate(entries)]
         statements = [("INSERT INTO plate_lists (name, description, changed) VALUES (?, '', ?) "
                        "ON CONFLICT (name) DO UPDATE SET changed = excluded.changed", [name, time()])]
         if replace:
@@ -198,11 +201,7 @@ class PlateLists:
             if len(entries) >= MAX_IMPORT:
                 raise ListError(f"CSV: at most {MAX_IMPORT} plates at once")
             entries.append({(k or "").strip().lower(): (v or "").strip() for k, v in row.items()})
-        try:
-            return self.add(name, entries, replace)
-        except ListError as exc:  # name the CSV line (the header is line 1)
-            raise ListError(re.sub(r"^plate (\d+)", lambda m: f"CSV line {int(m.group(1)) + 1}", str(exc))) \
-                from None
+        return self.add(name, entries, replace, where=lambda i: f"CSV line {i + 2}")  # the header is line 1
 
     def export_csv(self, name: str) -> str:
         out = io.StringIO()
@@ -229,7 +228,7 @@ def listed_plate(name: str, entry: object, where: str) -> ListedPlate:
         raise ListError(f"{where}: expected an object {{plate, label, valid_from, valid_until}}")
     plate = entry.get("plate")
     if not isinstance(plate, str) or not 4 <= len(alnum(plate)) <= 12:
-        raise ListError(f"{where}: plate must be a plate's text (4-12 letters and digits), got {plate!r}")
+        raise ListError(f"{where}: expected a plate's text (4-12 letters and digits), got {plate!r}")
     label = entry.get("label") or ""
     if not isinstance(label, str) or len(label) > MAX_LABEL:
         raise ListError(f"{where}: label must be a text of at most {MAX_LABEL} characters")

@@ -180,3 +180,67 @@ def test_with_a_token_the_dashboard_connects_and_reads_the_plate_log_once_given_
                  "the dashboard got no session for the plate log")
     finally:
         stop_server(server)
+
+
+def test_lists_and_sessions_pages_and_the_gate_decision_on_the_tile(browser, video, tmp_path, artifacts):
+    truth = video[1][0].plates[0].spec.text
+    gate = {"cameras": {"cam1": {"role": "entry", "allow": ["residents"], "on_match": ["emit"],
+                                 "on_no_match": ["emit"]}}}
+    server = start_server(tmp_path, config=write_config(tmp_path, gate=gate, auth_token="s3cret"))
+    try:
+        lists = open_page(browser, f"{server.url}/web/lists.html")
+        wait_for(lambda: lists.locator("#login").is_visible(), 20, "the lists page asked for no token")
+        lists.locator("#login input").fill("s3cret")
+        lists.locator("#login button").click()
+        wait_for(lambda: lists.locator("#login").is_hidden(), 20, "the token was not taken")
+
+        lists.locator('#new-list [name="name"]').fill("residents")
+        lists.locator('#new-list [name="description"]').fill("flats A and B")
+        lists.locator("#new-list button").click()
+        title = lists.locator("#list-title")
+        wait_for(lambda: title.text_content() == "List residents: 0 plates", 20, "the new list is not shown")
+        typed = truth.replace("-", "").replace(".", "").lower()  # as an operator may type it
+        lists.locator('#add-plate [name="plate"]').fill(typed)
+        lists.locator('#add-plate [name="label"]').fill("flat 12")
+        lists.locator("#add-plate button").click()
+        wait_for(lambda: lists.locator("#plates td.plate").all_text_contents() == [truth], 20,
+                 "the added plate is not listed in its canonical form")
+        csv_file = tmp_path / "visitors.csv"
+        csv_file.write_text("plate,label,valid_from,valid_until\n29A-1234,visitor,2026-01-01,2026-12-31\n")
+        lists.locator("#import").set_input_files(str(csv_file))
+        wait_for(lambda: title.text_content() == "List residents: 2 plates", 20, "the CSV was not imported")
+        exported = lists.evaluate("fetch(document.querySelector('#export').href).then((r) => r.text())")
+        assert sorted(exported.splitlines()[1:]) == sorted(
+            ["29A-1234,visitor,2026-01-01,2026-12-31", f"{truth},flat 12,,"])
+        lists.locator('button[aria-label="Remove 29A-1234"]').click()
+        wait_for(lambda: title.text_content() == "List residents: 1 plate", 20, "the plate was not removed")
+        lists.locator('#add-plate [name="plate"]').fill("51")
+        lists.locator("#add-plate button").click()
+        wait_for(lambda: "expected a plate's text" in lists.locator("#status").text_content(), 20,
+                 "no reason shown")
+        assert lists.locator("#lists tbody td").all_text_contents() == ["residents", "flats A and B", "1"]
+        lists.screenshot(path=str(artifacts / "dashboard-lists.png"))
+
+        # the live page, same browser: the vehicle at cam1 is on the list, its tile says OPEN
+        live = lists.context.new_page()
+        live.goto(server.url)
+        live.wait_for_selector("body[data-ready=true]", timeout=30000)
+        tile = live.locator('.camera-tile[data-camera-id="cam1"]')
+        tile.locator('[data-action="start"]').click()
+        wait_for(lambda: field(tile, "gate").startswith(f"OPEN {truth} · residents"), 90,
+                 f"the tile never showed OPEN: {field(tile, 'gate')!r}")
+        live.screenshot(path=str(artifacts / "dashboard-gate.png"))
+
+        sessions = lists.context.new_page()
+        sessions.goto(f"{server.url}/web/sessions.html")
+        sessions.wait_for_selector("body[data-ready=true]", timeout=30000)
+        wait_for(lambda: truth in sessions.locator("#inside td.plate").all_text_contents(), 20,
+                 "the vehicle is not shown inside")
+        assert sessions.locator("#inside-count").text_content() == "(1)"
+        wait_for(lambda: truth in sessions.locator("#today td.plate").all_text_contents(), 20,
+                 "today's entries miss the vehicle")
+        exported = sessions.evaluate("fetch(document.querySelector('#csv').href).then((r) => r.text())")
+        assert f"{truth},open,,cam1" in exported
+        sessions.screenshot(path=str(artifacts / "dashboard-sessions.png"))
+    finally:
+        stop_server(server)

@@ -108,8 +108,8 @@ def test_a_csv_round_trips_and_a_bad_line_is_named(plate_log):
 
 
 @pytest.mark.parametrize("entry, message", [
-    ({"plate": "51"}, "plate must be"),
-    ({"plate": 51123}, "plate must be"),
+    ({"plate": "51"}, "expected a plate"),
+    ({"plate": 51123}, "expected a plate"),
     ({"plate": "51F-123.45", "label": "x" * 201}, "label"),
     ({"plate": "51F-123.45", "valid_from": "2026-13-01"}, "valid_from"),
     ({"plate": "51F-123.45", "valid_from": "2026-12-02", "valid_until": "2026-12-01"}, "after"),
