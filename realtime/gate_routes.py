@@ -1,7 +1,12 @@
 """The gate's HTTP routes, behind the token like the rest: plate lists (/lists) and parking sessions
-(/sessions). The dashboard's pages web/lists.html and web/sessions.html use them."""
+(/sessions). The dashboard's pages web/lists.html and web/sessions.html use them.
+
+A request is read on the loop; its database work runs off it (realtime/threads.py off_the_loop), so a
+large import or a slow database never holds the cameras up.
+"""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Response, jsonify, request
@@ -10,6 +15,7 @@ from realtime.parking import sessions_csv
 from realtime.plate_lists import ListError
 from realtime.plate_log import PlateLogUnavailable
 from realtime.runtime import Runtime
+from realtime.threads import off_the_loop
 
 CSV_TYPE = "text/csv; charset=utf-8"
 
@@ -25,81 +31,94 @@ def session_query(args: Mapping[str, str]) -> dict:
             "flagged": flags["flagged"], "limit": limit}
 
 
+def json_object() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ListError("expected a JSON object body")
+    return data
+
+
+def csv_reply(text: str, name: str) -> Response:
+    disposition = f'attachment; filename="{name}"'
+    return Response(text, mimetype=CSV_TYPE, headers={"Content-Disposition": disposition})
+
+
 def add_gate_routes(routes: Blueprint, runtime: Runtime, error: Callable[[str, str, int], tuple]) -> None:
-    gate = runtime.gate
+    lists, sessions = runtime.gate.lists, runtime.gate.sessions
 
-    def answer(work: Callable[[], Response | tuple]) -> Response | tuple:
-        """A list or session request's answer, or its JSON error: 400/404 bad input, 503 the database away."""
-        try:
-            return work()
-        except ListError as exc:
-            return error("not_found" if exc.status == 404 else "invalid_request", str(exc), exc.status)
-        except (ValueError, TypeError) as exc:
-            return error("invalid_request", str(exc), 400)
-        except PlateLogUnavailable as exc:
-            return error("plate_log_unavailable", str(exc), 503)
-
-    def body() -> dict:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ListError("expected a JSON object body")
-        return data
-
-    def csv_reply(text: str, name: str) -> Response:
-        disposition = f'attachment; filename="{name}"'
-        return Response(text, mimetype=CSV_TYPE, headers={"Content-Disposition": disposition})
+    def answers(handler: Callable) -> Callable:
+        """The handler's answer, or its JSON error: 400/404 bad input, 503 the database away."""
+        @functools.wraps(handler)
+        def answer(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except ListError as exc:
+                return error("not_found" if exc.status == 404 else "invalid_request", str(exc), exc.status)
+            except (ValueError, TypeError) as exc:
+                return error("invalid_request", str(exc), 400)
+            except PlateLogUnavailable as exc:
+                return error("plate_log_unavailable", str(exc), 503)
+        return answer
 
     @routes.get("/lists")
-    def lists():
-        return answer(lambda: jsonify({"lists": gate.lists.lists()}))
+    @answers
+    def all_lists():
+        return jsonify({"lists": off_the_loop(lists.lists)})
 
     @routes.get("/lists/<name>")
+    @answers
     def list_plates(name: str):
-        return answer(lambda: jsonify({"name": name, "plates": gate.lists.plates(name)}))
+        return jsonify({"name": name, "plates": off_the_loop(lists.plates, name)})
 
     @routes.put("/lists/<name>")
+    @answers
     def make_list(name: str):
-        def work():
-            gate.lists.create(name, (request.get_json(silent=True) or {}).get("description", ""))
-            return jsonify({"name": name}), 200
-        return answer(work)
+        data = request.get_json(silent=True)
+        off_the_loop(lists.create, name, data.get("description", "") if isinstance(data, dict) else "")
+        return jsonify({"name": name})
 
     @routes.delete("/lists/<name>")
+    @answers
     def delete_list(name: str):
-        return answer(lambda: (gate.lists.delete(name), Response(status=204))[1])
+        off_the_loop(lists.delete, name)
+        return Response(status=204)
 
     @routes.post("/lists/<name>/plates")
+    @answers
     def add_plates(name: str):
-        def work():
-            data = body()
-            entries = data["plates"] if isinstance(data.get("plates"), list) else [data]
-            added = gate.lists.add(name, entries)
-            return jsonify({"plates": [p.__dict__ for p in added]}), 201
-        return answer(work)
+        """One plate {plate, label?, valid_from?, valid_until?}, or several: {plates: [...]}."""
+        data = json_object()
+        entries = data["plates"] if isinstance(data.get("plates"), list) else [data]
+        added = off_the_loop(lists.add, name, entries)
+        return jsonify({"plates": [p.__dict__ for p in added]}), 201
 
     @routes.delete("/lists/<name>/plates/<path:plate>")
+    @answers
     def remove_plate(name: str, plate: str):
-        return answer(lambda: (gate.lists.remove(name, plate), Response(status=204))[1])
+        off_the_loop(lists.remove, name, plate)
+        return Response(status=204)
 
     @routes.get("/lists/<name>/csv")
+    @answers
     def export_list(name: str):
-        return answer(lambda: csv_reply(gate.lists.export_csv(name), f"{name}.csv"))
+        return csv_reply(off_the_loop(lists.export_csv, name), f"{name}.csv")
 
     @routes.route("/lists/<name>/csv", methods=["POST", "PUT"])
+    @answers
     def import_list(name: str):
         """POST adds the CSV's plates to the list; PUT makes them the whole list."""
-        def work():
-            text = request.get_data(as_text=True)
-            imported = gate.lists.import_csv(name, text, replace=request.method == "PUT")
-            return jsonify({"name": name, "imported": len(imported)}), 200
-        return answer(work)
+        text = request.get_data(as_text=True)
+        imported = off_the_loop(lists.import_csv, name, text, request.method == "PUT")
+        return jsonify({"name": name, "imported": len(imported)})
 
     @routes.get("/sessions")
-    def sessions():
-        return answer(lambda: jsonify({"sessions": gate.sessions.query(**session_query(request.args)),
-                                       "overdue_h": runtime.config.gate.session_overdue_h}))
+    @answers
+    def all_sessions():
+        found = off_the_loop(functools.partial(sessions.query, **session_query(request.args)))
+        return jsonify({"sessions": found, "overdue_h": runtime.config.gate.session_overdue_h})
 
     @routes.get("/sessions.csv")
+    @answers
     def sessions_export():
-        return answer(lambda: csv_reply(sessions_csv(gate.sessions.query(**session_query(request.args))),
-                                        "sessions.csv"))
+        found = off_the_loop(functools.partial(sessions.query, **session_query(request.args)))
+        return csv_reply(sessions_csv(found), "sessions.csv")

@@ -25,7 +25,7 @@ from realtime.threads import real_threading
 log = logging.getLogger("plates")
 LIST_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_LABEL = 200
-MAX_IMPORT = 100_000  # plates one CSV import may hold
+MAX_IMPORT = 20_000  # plates one CSV import may hold (a site's residents: hundreds to thousands)
 CSV_FIELDS = ("plate", "label", "valid_from", "valid_until")
 ERROR_LOG_S = 60.0
 

@@ -24,6 +24,7 @@ from realtime.payloads import detections_payload, error_payload
 from realtime.plate_log import PlateLogUnavailable
 from realtime.runtime import Runtime
 from realtime.slots import Frame
+from realtime.threads import off_the_loop
 from realtime.worker import FrameResult
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -118,7 +119,7 @@ def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
         except (ValueError, FrameError) as exc:
             return _error("invalid_request", str(exc), 400)
         try:
-            rows = runtime.plate_log.query(*query)
+            rows = off_the_loop(runtime.plate_log.query, *query)
         except PlateLogUnavailable as exc:
             return _error("plate_log_unavailable", str(exc), 503)
         for row in rows:
@@ -128,7 +129,7 @@ def http_routes(runtime: Runtime, new_event: Callable[[], object]) -> Blueprint:
     @routes.get("/events/<event_id>/crop")
     def event_crop(event_id: str):
         try:
-            crop = runtime.plate_log.crop(event_id) if event_id.isalnum() else None
+            crop = off_the_loop(runtime.plate_log.crop, event_id) if event_id.isalnum() else None
         except PlateLogUnavailable as exc:
             return _error("plate_log_unavailable", str(exc), 503)
         if not crop:

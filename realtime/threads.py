@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import select
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # below the camera lane and the event loop, yet not starved when they fill the CPU (bench/real_replay.py:
 # at the lowest, 19, a camera lane that fills the CPU left the careful lane nearly nothing)
@@ -62,3 +66,19 @@ class LoopWaker:
                     os.read(self._read, 64)
                 except BlockingIOError:
                     pass
+
+
+def off_the_loop(call: Callable[..., T], *args) -> T:
+    """`call(*args)` in a real thread while the event loop serves the others, for blocking work such as a
+    database query in an HTTP handler (sqlite3 and psycopg block in C: eventlet cannot switch away).
+    Without eventlet's patching the handler already has a thread of its own: called as is."""
+    try:
+        import eventlet.patcher
+
+        if eventlet.patcher.is_monkey_patched("thread"):
+            from eventlet import tpool
+
+            return tpool.execute(call, *args)
+    except ImportError:
+        pass
+    return call(*args)

@@ -19,6 +19,7 @@ from realtime.plate_lists import ListError, PlateLists
 from realtime.plate_log import PlateLog
 from realtime.stats import Stats
 from realtime.webhooks import Webhooks, signature
+from tests.test_plate_log import database
 
 # ---------------------------------------------------------------- matching
 
@@ -54,9 +55,10 @@ def test_the_number_is_where_the_format_says():
 # ---------------------------------------------------------------- lists
 
 
-@pytest.fixture
-def plate_log(tmp_path):
-    log = PlateLog(tmp_path / "gate.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def plate_log(tmp_path, request):
+    """The plate log's database, where lists and sessions are kept: a SQLite file, or PostgreSQL."""
+    log = PlateLog(database(request.param, tmp_path, request))
     yield log
     log.close()
 

@@ -159,3 +159,35 @@ def test_a_receiver_that_hangs_or_fails_never_holds_results_up_and_is_retried_th
     finally:
         hanging.close()
         failing.close()
+
+
+def test_bad_requests_about_lists_and_sessions_get_a_clear_error_and_hurt_nothing(tmp_path):
+    with running_server(tmp_path, config=write_config(tmp_path, auth_token="t0ken")) as srv:
+        assert requests.get(f"{srv.url}/lists", timeout=5).status_code == 401  # behind the token
+        http = requests.Session()
+        http.headers["Authorization"] = "Bearer t0ken"
+        lists = f"{srv.url}/lists"
+        for method, path, kwargs, status, says in [
+            ("get", "/nope", {}, 404, "no list named nope"),
+            ("put", "/bad name", {}, 400, "a list's name is"),
+            ("put", "/" + "x" * 65, {}, 400, "a list's name is"),
+            ("put", "/ok", {"json": {"description": ["not", "text"]}}, 400, "description"),
+            ("post", "/ok/plates", {"data": b"\xff\x00 not json"}, 400, "expected a JSON object"),
+            ("post", "/ok/plates", {"json": [1, 2]}, 400, "expected a JSON object"),
+            ("post", "/ok/plates", {"json": {"plates": [{"plate": "51F-123.45"}, {"plate": 7}]}}, 400,
+             "plate 2: expected a plate's text"),
+            ("post", "/ok/plates", {"json": {"plate": "51F-123.45", "valid_until": "tomorrow"}}, 400,
+             "valid_until must be a date"),
+            ("post", "/ok/csv", {"data": b"\x89PNG\r\n\x1a\n\x00\x00"}, 400, "first line must name"),
+            ("post", "/ok/csv", {"data": b"plate\n" + b"51F-123.45\n" * 20_001}, 400, "at most 20000"),
+            ("post", "/ok/csv", {"data": b"plate\n" + b"x" * 3_000_000}, 413, "request body over"),
+            ("delete", "/ok/plates/51F-123.45", {}, 404, "no list named ok"),
+        ]:
+            answer = getattr(http, method)(lists + path, timeout=10, **kwargs)
+            assert answer.status_code == status, (path, answer.text)
+            assert says in answer.json()["error"]["message"], (path, answer.text)
+        for params in ({"limit": "many"}, {"limit": 0}, {"since": "yesterday"}):
+            answer = http.get(f"{srv.url}/sessions", params=params, timeout=5)
+            assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request"
+        assert http.get(lists, timeout=5).json() == {"lists": []}  # nothing of it was kept
+        assert srv.health().json()["status"] == "ok"
