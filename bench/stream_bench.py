@@ -19,6 +19,10 @@ are past capacity: ours and the naive server again, same run, at --capacity-came
 counters must account for every frame it did not process. Writes a JSON report and a PNG
 chart, prints a table and the verdicts of issue 5's targets.
 
+Our server runs with the gate on (issue 25; --no-gate: off): every benched camera has rules (entry
+and exit by turns, a `residents` list holding every camera's plate, a webhook on every decision)
+and a webhook receiver listens on loopback; the report counts the decisions and webhooks.
+
 Over 300 lines: the camera clients, the sampling, the references and the report that judges
 them are one experiment, read top to bottom; bench/naive_server.py holds the naive server.
 """
@@ -45,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.naive_server import NAIVE_CONFIG  # noqa: E402
+from bench.webhook_receiver import WebhookReceiver  # noqa: E402
 from training.synth import encode_jpeg, plate_video  # noqa: E402
 
 WARM_UP_S = 5.0
@@ -329,6 +334,8 @@ def print_table(report: dict) -> None:
     print_rows(f"{report['cameras']} cameras x {report['fps']} fps x {report['duration_s']} s, "
                f"frames as {report['frames_as']}", rows)
     print(f"stages ms (ours): {report['ours']['stages_ms']}")
+    if report["ours"].get("gate"):
+        print(f"gate (ours): rules on every camera; webhooks {report['ours']['gate']}")
     if report.get("capacity"):
         cap = report["capacity"]
         print_rows(f"past capacity: {cap['cameras']} cameras x {report['fps']} fps x {cap['duration_s']} s",
@@ -387,6 +394,19 @@ def verdicts(report: dict) -> list[str]:
     return [f"{'PASS' if ok else 'FAIL'}  {name}" for name, ok in checks]
 
 
+def gate_rules(cameras: int, webhook: str) -> dict:
+    """Rules on every benched camera (entry and exit by turns), each decision POSTed to `webhook`."""
+    rule = {"allow": ["residents"], "deny": ["blocked"], "on_match": ["emit", "webhook", "log"],
+            "on_no_match": ["emit", "webhook", "log"], "webhook": webhook}
+    return {"webhook_secret": "bench", "cameras": {
+        f"bench{i}": {**rule, "role": ("entry", "exit")[i % 2]} for i in range(cameras)}}
+
+
+def list_residents(url: str, cameras: int) -> None:
+    plates = [{"plate": camera_frames(i)[0][1], "label": f"bench{i}"} for i in range(cameras)]
+    requests.post(f"{url}/lists/residents/plates", json={"plates": plates}, timeout=10).raise_for_status()
+
+
 def run_server(
     overrides: dict,
     log_path: Path,
@@ -395,14 +415,28 @@ def run_server(
     duration: float,
     base64_frames: bool,
     naive: bool = False,
+    gate: bool = False,
 ) -> dict:
-    """Start a server (or the naive reference) with these config overrides, stream to it, stop it."""
+    """Start a server (or the naive reference) with these config overrides, stream to it, stop it. `gate`:
+    with rules on every camera and a webhook receiver on loopback."""
+    receiver = WebhookReceiver() if gate else None
+    if receiver:
+        overrides = {**overrides, "gate": gate_rules(cameras, receiver.url)}
     proc, url = start_server(overrides, log_path, naive)
     try:
-        return stream(url, proc.pid, cameras, fps, duration, base64_frames)
+        if receiver:
+            list_residents(url, cameras)
+        result = stream(url, proc.pid, cameras, fps, duration, base64_frames)
+        if receiver:
+            time.sleep(1.0)  # the last webhooks
+            result["gate"] = {"webhooks_received": len(receiver.posts),
+                              **requests.get(f"{url}/health", timeout=5).json()["gate"]["webhooks"]}
+        return result
     finally:
         proc.terminate()
         proc.wait(30)
+        if receiver:
+            receiver.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--short", action="store_true", help="CI mode: 2 cameras, 4 s, no references, no verdicts"
     )
+    ap.add_argument("--no-gate", action="store_true",
+                    help="our server without gate rules, lists and webhooks (they are on by default)")
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = ap.parse_args(argv)
     if args.short:
@@ -441,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     def measure(naive: bool, cameras: int, duration: float, log_name: str) -> dict:
         # past max_cameras the server refuses cameras: lift it so overload shows as drops
         overrides = {"server": {"max_cameras": max(16, cameras)}}
-        return run_server(overrides, args.out / log_name, cameras, args.fps, duration, args.base64, naive)
+        return run_server(overrides, args.out / log_name, cameras, args.fps, duration, args.base64, naive,
+                          gate=not naive and not args.no_gate)
 
     if args.url:
         report["ours"] = stream(args.url, None, args.cameras, args.fps, args.duration, args.base64)

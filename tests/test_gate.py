@@ -6,10 +6,10 @@ import hmac
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from bench.webhook_receiver import WebhookReceiver as Receiver
 from detector.config import ConfigError
 from detector.plate_match import match_plate, near_keys, number_positions, plate_key
 from realtime.events import PlateEvent
@@ -175,35 +175,6 @@ def test_overdue_and_entered_twice_are_flagged_and_a_corrected_read_corrects_its
 
 
 # ---------------------------------------------------------------- webhooks
-
-
-class Receiver:
-    """A webhook receiver on loopback answering `status` (after `delay` seconds)."""
-
-    def __init__(self, status: int = 200, delay: float = 0.0):
-        self.posts: list[tuple[dict, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.posts.append((dict(self.headers), body))
-                time.sleep(delay)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def threads_webhooks(**kwargs) -> Webhooks:

@@ -12,10 +12,11 @@ import time
 import pytest
 import requests
 
+from bench.webhook_receiver import WebhookReceiver as Receiver
 from detector.plate_match import near_keys
 from tests.conftest import running_server, write_config
 from tests.test_events import EventClient, stream_in_order
-from tests.test_gate import Receiver, wait_until
+from tests.test_gate import wait_until
 from training.synth import encode_jpeg, plate_video
 
 pytestmark = pytest.mark.slow  # a real server with the shipped models
