@@ -95,7 +95,11 @@ class PlateLists:
     # ------------------------------------------------------------------ keeping the index fresh
 
     def start(self) -> None:
-        self.reload()
+        """Load the lists, then keep them fresh (a database away at start: the refresh thread tries again)."""
+        try:
+            self.reload()
+        except PlateLogUnavailable as exc:
+            self.reload_error = str(exc)
         real_threading().Thread(target=self._refresh_forever, name="plate-lists", daemon=True).start()
 
     def _refresh_forever(self) -> None:

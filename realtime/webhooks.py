@@ -9,7 +9,9 @@ sender, never a camera's results. Each delivery:
 - gives up on a try after `gate.webhook_timeout_s`; a failed try (no answer, 5xx, 429) is tried
   again after `webhook_backoff_s`, then twice that, ... `webhook_retries` times, then given up;
   any other 4xx is given up at once (the receiver refused it);
-- waits in a queue of `gate.webhook_queue` at most: past it the oldest waiting is dropped.
+- waits in a queue of `gate.webhook_queue` at most: past it the oldest waiting is dropped;
+- goes to the URL as configured: no proxy from the environment, no redirect followed (a 3xx is
+  the receiver's answer: given up).
 Every outcome is counted (`/metrics` plates_webhooks_total{result}, `/health` gate.webhooks).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from time import monotonic, time
 
 from realtime.stats import Stats
+from realtime.threads import real_threading
 
 log = logging.getLogger("plates")
 LOG_S = 30.0  # a failing receiver is logged once in this long
@@ -60,8 +63,11 @@ class Webhooks:
         self._retries: list[Delivery] = []  # a heap by due time
         self._seq = itertools.count()
         self._wake = None  # an event of the server's async mode, made in start
+        # the queues and counts: senders are real threads in the threading mode (held for O(log n) only)
+        self._lock = real_threading().Lock()
         self.counts = dict.fromkeys(RESULTS, 0)
         self._logged = -1e9
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
     def start(self, start_task: Callable, make_event: Callable) -> None:
         self._wake = make_event()
@@ -70,12 +76,13 @@ class Webhooks:
 
     def send(self, url: str, payload: dict) -> None:
         """Queue a POST of `payload` to `url`; returns at once."""
-        if self.pending() >= self.max_pending:
-            self._count("dropped")
-            (self._fresh.popleft() if self._fresh else self._retries.pop())  # the oldest waiting goes
         body = json.dumps(payload, separators=(",", ":")).encode()
-        self._fresh.append(Delivery(monotonic(), next(self._seq), url, body, uuid.uuid4().hex))
-        self.stats.m_webhooks_pending.set(self.pending())
+        with self._lock:
+            if self.pending() >= self.max_pending:  # the oldest new delivery goes, else one waiting to retry
+                self._fresh.popleft() if self._fresh else self._retries.pop()
+                self._count("dropped")
+            self._fresh.append(Delivery(monotonic(), next(self._seq), url, body, uuid.uuid4().hex))
+            self.stats.m_webhooks_pending.set(self.pending())
         if self._wake is not None:
             self._wake.set()
 
@@ -87,11 +94,12 @@ class Webhooks:
 
     def _next(self) -> Delivery | float:
         """A delivery due now, or how long until the next one is."""
-        if self._fresh:
-            return self._fresh.popleft()
-        if self._retries and self._retries[0].due <= monotonic():
-            return heapq.heappop(self._retries)
-        return self._retries[0].due - monotonic() if self._retries else 1.0
+        with self._lock:
+            if self._fresh:
+                return self._fresh.popleft()
+            if self._retries and self._retries[0].due <= monotonic():
+                return heapq.heappop(self._retries)
+            return self._retries[0].due - monotonic() if self._retries else 1.0
 
     def _send_forever(self) -> None:
         while True:
@@ -111,29 +119,38 @@ class Webhooks:
         request = urllib.request.Request(delivery.url, delivery.body, headers, method="POST")
         started, retry = monotonic(), False
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
+            with self._opener.open(request, timeout=self.timeout_s) as answer:
                 answer.read(65536)
-            self._count("delivered")
             why = None
         except urllib.error.HTTPError as exc:
             retry, why = exc.code >= 500 or exc.code == 429, f"HTTP {exc.code}"
         except (OSError, ValueError) as exc:  # refused, unreachable, timed out, a bad answer
             retry, why = True, f"{type(exc).__name__}: {exc}"
         self.stats.m_webhook_seconds.observe(monotonic() - started)
-        if why is None:
-            return
         delivery.tries += 1
-        if retry and delivery.tries <= self.retries:
-            self._count("retried")
-            delivery.due = monotonic() + self.backoff_s * 2 ** (delivery.tries - 1)
-            heapq.heappush(self._retries, delivery)
-        else:
-            self._count("failed")
+        with self._lock:
+            if why is None:
+                self._count("delivered")
+                return
+            if retry and delivery.tries <= self.retries:
+                self._count("retried")
+                delivery.due = monotonic() + self.backoff_s * 2 ** (delivery.tries - 1)
+                heapq.heappush(self._retries, delivery)
+            else:
+                self._count("failed")
         if monotonic() - self._logged >= LOG_S:
             self._logged = monotonic()
             log.warning("webhook to %s: %s (%s)", delivery.url, why,
                         "will retry" if retry and delivery.tries <= self.retries else "given up")
 
     def _count(self, result: str) -> None:
+        """(under the lock)"""
         self.counts[result] += 1
         self.stats.m_webhooks.labels(result).inc()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is the receiver's answer, not a place to POST to: urllib would resend the body as a GET."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
