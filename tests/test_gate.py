@@ -216,7 +216,7 @@ def test_a_failing_receiver_is_retried_with_back_off_then_given_up(status, delay
         started = time.monotonic()
         hooks.send(receiver.url, {"plate": "51F-123.45"})
         wait_until(lambda: hooks.counts["failed"] == 1)
-        assert len(receiver.posts) == tries  # 5xx, no answer: tried again; 404, 302: its answer (not followed)
+        assert len(receiver.posts) == tries  # 5xx, no answer: tried again; 404, 302: its answer (unfollowed)
         assert hooks.counts["retried"] == tries - 1 and hooks.counts["delivered"] == 0
         assert len({h["X-Plates-Delivery"] for h, _ in receiver.posts}) == 1  # one delivery, tried again
         if tries == 3 and delay == 0:
