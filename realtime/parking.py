@@ -20,7 +20,7 @@ from time import time
 
 from detector.plate_match import near_keys, plate_key
 from realtime.events import PlateEvent
-from realtime.plate_log import PlateLog, PlateLogUnavailable, like_prefix
+from realtime.plate_log import PlateLog, like_prefix
 
 COLUMNS = ("id", "plate", "status", "entry_camera", "entry_event", "entry_at", "exit_camera", "exit_event",
            "exit_at", "exit_plate", "exit_match")
@@ -98,11 +98,8 @@ class ParkingSessions:
             sql += " AND (status IN ('no_entry', 'no_exit') OR (status = 'open' AND entry_at < ?))"
             args.append(now - self.overdue_s)
         sql += " ORDER BY COALESCE(exit_at, entry_at) DESC LIMIT ?"
-        try:
+        with self.store.answering("the parking sessions"):
             rows = self.store.fetch(sql, args + [limit])
-        except self.store.errors as exc:
-            raise PlateLogUnavailable(f"the parking sessions ({self.store.where}) do not answer: "
-                                      f"{type(exc).__name__}") from None
         return [self._session(dict(zip(COLUMNS, row)), now) for row in rows]
 
     def _session(self, row: dict, now: float) -> dict:

@@ -18,8 +18,7 @@ from time import monotonic, time
 
 from detector.plate_format import alnum
 from detector.plate_match import near_keys, plate_key
-from realtime.plate_log import PlateLogUnavailable
-from realtime.plate_stores import Store
+from realtime.plate_stores import PlateLogUnavailable, Store
 from realtime.threads import real_threading
 
 log = logging.getLogger("plates")
@@ -127,18 +126,12 @@ class PlateLists:
         self.counts = {"lists": signature[0], "plates": len(rows)}
 
     def _fetch(self, sql: str, args: list) -> list[tuple]:
-        try:
+        with self.store.answering("the plate lists"):
             return self.store.fetch(sql, args)
-        except self.store.errors as exc:
-            raise PlateLogUnavailable(f"the plate lists ({self.store.where}) do not answer: "
-                                      f"{type(exc).__name__}") from None
 
     def _change(self, statements: list[tuple[str, list]]) -> None:
-        try:
+        with self.store.answering("the plate lists"):
             self.store.execute(statements)
-        except self.store.errors as exc:
-            raise PlateLogUnavailable(f"the plate lists ({self.store.where}) do not answer: "
-                                      f"{type(exc).__name__}") from None
         self.reload()
 
     # ------------------------------------------------------------------ managing (GET/PUT/POST/DELETE /lists)

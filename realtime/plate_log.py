@@ -12,7 +12,7 @@ from pathlib import Path
 from time import monotonic
 
 from realtime.events import PlateEvent
-from realtime.plate_stores import PlateLogError, open_store
+from realtime.plate_stores import PlateLogError, PlateLogUnavailable, open_store
 from realtime.threads import real_threading
 
 __all__ = ["PlateLog", "PlateLogError", "PlateLogUnavailable"]
@@ -20,10 +20,6 @@ __all__ = ["PlateLog", "PlateLogError", "PlateLogUnavailable"]
 log = logging.getLogger("plates")
 ERROR_LOG_S = 60.0  # a failing database is logged once in this long, not once per batch
 COLUMNS = "id, camera_id, track_id, text, confidence, first_seen, last_seen, reads"
-
-
-class PlateLogUnavailable(Exception):
-    """The database did not answer a read (a PostgreSQL server down or hung, a broken disk)."""
 
 
 class PlateLog:
@@ -126,11 +122,8 @@ class PlateLog:
 
     def _fetch(self, sql: str, args: list) -> list[tuple]:
         """The rows, or PlateLogUnavailable where the database does not answer (GET /events says 503)."""
-        try:
+        with self.store.answering("the plate log"):
             return self.store.fetch(sql, args)
-        except self.store.errors as exc:
-            raise PlateLogUnavailable(f"the plate log ({self.store.where}) does not answer: "
-                                      f"{type(exc).__name__}") from None
 
     def recall(self, camera_id: str, text: str, since: float) -> PlateEvent | None:
         """The latest event of this plate on this camera seen since `since`, as the log has it (another

@@ -7,7 +7,7 @@ a `postgresql://` URL, or else a SQLite path (relative to the repository root).
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from time import monotonic, sleep
 
@@ -56,6 +56,10 @@ class PlateLogError(Exception):
     """The plate log's database cannot be opened: the message names the setting and the place."""
 
 
+class PlateLogUnavailable(Exception):
+    """The database did not answer (a PostgreSQL server down or hung, a broken disk): the routes say 503."""
+
+
 class Store:
     """What both stores share: a connection, a transaction on it, a statement run on it."""
 
@@ -87,6 +91,15 @@ class Store:
         with closing(self.connect()) as db, self.transaction(db):
             for sql, args in statements:
                 self.run(db, sql, args)
+
+    @contextmanager
+    def answering(self, what: str):
+        """This store's errors inside, as PlateLogUnavailable naming `what` ("the plate lists") and where."""
+        try:
+            yield
+        except self.errors as exc:
+            raise PlateLogUnavailable(f"{what} ({self.where}) does not answer: "
+                                      f"{type(exc).__name__}") from None
 
 
 class SqliteStore(Store):
