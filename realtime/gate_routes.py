@@ -2,11 +2,13 @@
 (/sessions). The dashboard's pages web/lists.html and web/sessions.html use them.
 
 A request is read on the loop; its database work runs off it (realtime/threads.py off_the_loop), so a
-large import or a slow database never holds the cameras up.
+large import or a slow database never holds the cameras up. A list opens a barrier: without
+server.auth_token set, lists are changed only from this machine (403 `token_required` from others).
 """
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Response, jsonify, request
@@ -43,8 +45,25 @@ def csv_reply(text: str, name: str) -> Response:
     return Response(text, mimetype=CSV_TYPE, headers={"Content-Disposition": disposition})
 
 
+def from_this_machine(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def add_gate_routes(routes: Blueprint, runtime: Runtime, error: Callable[[str, str, int], tuple]) -> None:
     lists, sessions = runtime.gate.lists, runtime.gate.sessions
+
+    @routes.before_request
+    def changes_need_a_token():
+        """Anyone on the network could list their own plate and open the barrier: with no token set, lists
+        are changed from this machine only."""
+        changing = request.method in ("PUT", "POST", "DELETE") and (request.path.startswith("/lists/"))
+        if changing and not runtime.config.server.auth_token and not from_this_machine(request.remote_addr):
+            return error("token_required", "plate lists open barriers: set server.auth_token (AUTH_TOKEN) "
+                         "to change them from another machine", 403)
+        return None
 
     def answers(handler: Callable) -> Callable:
         """The handler's answer, or its JSON error: 400/404 bad input, 503 the database away."""

@@ -192,3 +192,16 @@ def test_bad_requests_about_lists_and_sessions_get_a_clear_error_and_hurt_nothin
             assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request"
         assert http.get(lists, timeout=5).json() == {"lists": []}  # nothing of it was kept
         assert srv.health().json()["status"] == "ok"
+
+
+def test_without_a_token_lists_are_changed_from_this_machine_only(tmp_path):
+    # behind a proxy (trusted_proxies: 1) the client's own address counts: here, another machine's
+    with running_server(tmp_path, config=write_config(tmp_path, trusted_proxies=1)) as srv:
+        elsewhere = {"X-Forwarded-For": "192.168.1.50"}
+        refused = requests.put(f"{srv.url}/lists/residents", headers=elsewhere, timeout=5)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "token_required"
+        added = requests.post(f"{srv.url}/lists/residents/plates", json={"plate": "51F-123.45"},
+                              headers=elsewhere, timeout=5)
+        assert added.status_code == 403
+        assert requests.get(f"{srv.url}/lists", headers=elsewhere, timeout=5).json() == {"lists": []}
+        assert requests.put(f"{srv.url}/lists/residents", timeout=5).status_code == 200  # from this machine
