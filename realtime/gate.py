@@ -4,7 +4,7 @@ config.yaml `gate.cameras` gives a camera a role and rules. Each vehicle's plate
 announced: new, or its text corrected) is looked up on the camera's lists (realtime/plate_lists.py,
 in memory) and decided:
     entry / exit  `denied` when on a `deny` list, `open` when on an `allow` list (or `open_unlisted`),
-                  else `denied`
+                  else `denied` (a plate on an allow list as read beats one a confusion away on a deny list)
     watch         `alert` when on a `deny` list, `known` when on an `allow` list, else `unknown`
 then the camera's actions run: `on_match` when the plate is on one of its lists, else `on_no_match`
 (`emit`: a `gate_decision` event to the camera's sender and viewers; `webhook`: POSTed to the
@@ -138,7 +138,10 @@ class Gate:
             return None
         day = datetime.fromtimestamp(event.first_seen).date().isoformat()
         denied = self.lists.match(event.text, rule.deny, day)
-        allowed = None if denied else self.lists.match(event.text, rule.allow, day)
+        allowed = self.lists.match(event.text, rule.allow, day)
+        if denied and allowed and allowed.kind == "exact" != denied.kind:
+            denied = None  # the plate itself is allowed; the blocked one is only a misread away
+        allowed = None if denied else allowed
         if rule.role == "watch":
             decision = "alert" if denied else "known" if allowed else "unknown"
         else:

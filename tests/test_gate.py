@@ -13,7 +13,7 @@ from bench.webhook_receiver import WebhookReceiver as Receiver
 from detector.config import ConfigError
 from detector.plate_match import match_plate, near_keys, number_positions, plate_key
 from realtime.events import PlateEvent
-from realtime.gate import gate_config
+from realtime.gate import Gate, gate_config
 from realtime.parking import ParkingSessions, sessions_csv
 from realtime.plate_lists import ListError, PlateLists
 from realtime.plate_log import PlateLog
@@ -172,6 +172,46 @@ def test_overdue_and_entered_twice_are_flagged_and_a_corrected_read_corrects_its
     assert next(s for s in rows if s["status"] == "closed")["entry_event"] == "e2"
     assert {s["plate"]: s["flags"] for s in sessions.query(flagged=True)} == {
         "30E-999.99": ["overdue"], "51F-123.45": ["no_exit"]}
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def test_each_role_decides_deny_first_unless_the_allowed_plate_is_exactly_the_read(plate_log):
+    lists = PlateLists(plate_log.store, refresh_s=5)
+    lists.add("residents", [{"plate": "51F-123.45"}, {"plate": "30E-111.11"}])
+    lists.add("blocked", [{"plate": "51F-123.46"}, {"plate": "30E-111.11"}, {"plate": "29A-1234"}])
+    hooks = Webhooks("s", 1, 0, 1, 10, 1, Stats())  # not started: what would be sent waits in its queue
+    config = gate_config({"webhook_secret": "s", "cameras": {
+        "in": {"role": "entry", "allow": ["residents"], "deny": ["blocked"], "on_match": ["emit", "webhook"],
+               "on_no_match": ["log"], "webhook": "http://127.0.0.1:9/in"},
+        "out": {"role": "exit", "open_unlisted": True, "deny": ["blocked"], "on_no_match": ["emit"]},
+        "yard": {"role": "watch", "allow": ["residents"], "deny": ["blocked"]}}})
+    gate = Gate(config, lists, ParkingSessions(plate_log, 24), hooks, Stats(), "http://plates.local")
+    now = time.time()
+
+    def decide(camera: str, text: str) -> dict | None:
+        return gate.decide(event(f"{camera}-{text}", camera, text, now))
+
+    assert decide("in", "51F-123.45")["decision"] == "open"  # listed as read; blocked 51F-123.46: a misread
+    assert decide("in", "30E-111.11")["decision"] == "denied"  # on both: deny first
+    denied = decide("in", "29A-1284")  # one confusion from a blocked plate
+    assert (denied["decision"], denied["list"], denied["match"]["kind"]) == ("denied", "blocked", "confusion")
+    assert decide("in", "43A-555.55") is None  # on no list: no_match actions (log only)
+    assert decide("out", "43A-555.55")["decision"] == "open"  # anyone may leave...
+    assert decide("out", "29A-1234")["decision"] == "denied"  # ... but a blocked plate
+    assert [decide("yard", t)["decision"] for t in ("51F-123.45", "29A-1234", "43A-555.55")] == [
+        "known", "alert", "unknown"]
+    assert decide("elsewhere", "51F-123.45") is None  # a camera without rules
+    posted = [json.loads(d.body) for d in hooks._fresh]
+    assert [(p["plate"], p["decision"]) for p in posted] == [
+        ("51F-123.45", "open"), ("30E-111.11", "denied"), ("29A-1284", "denied")]
+    assert posted[0]["crop_url"] == "http://plates.local/events/in-51F-123.45/crop"
+    plate_log.flush()
+    sessions = ParkingSessions(plate_log, 24).query()
+    # every entry opened a session, whatever its decision; 29A-1234 left as what entered as 29A-1284
+    assert sorted(s["plate"] for s in sessions if s["status"] == "open") == ["30E-111.11", "51F-123.45"]
+    assert sorted(s["plate"] for s in sessions if s["status"] == "closed") == ["29A-1284", "43A-555.55"]
 
 
 # ---------------------------------------------------------------- webhooks
