@@ -229,6 +229,8 @@ def test_lists_and_sessions_pages_and_the_gate_decision_on_the_tile(browser, vid
         tile.locator('[data-action="start"]').click()
         wait_for(lambda: field(tile, "gate").startswith(f"OPEN {truth} · residents"), 90,
                  f"the tile never showed OPEN: {field(tile, 'gate')!r}")
+        wait_for(lambda: live.locator("#recent .decision").all_text_contents() == ["OPEN"], 20,
+                 "the recent plates list shows no decision")
         live.screenshot(path=str(artifacts / "dashboard-gate.png"))
 
         sessions = lists.context.new_page()

@@ -66,7 +66,10 @@ socket.on("connect_error", (err) => {
 socket.on("detection_result", (r) => tiles.forEach((t) => t.cameraId === r.camera_id && t.onResult(r)));
 socket.on("error", (e) => tiles.forEach((t) => (!e.camera_id || t.cameraId === e.camera_id) && t.onServerError(e)));
 socket.on("plate_event", addRecent);
-socket.on("gate_decision", (d) => tiles.forEach((t) => t.cameraId === d.camera_id && t.onGateDecision(d)));
+socket.on("gate_decision", (d) => {
+  tiles.forEach((t) => t.cameraId === d.camera_id && t.onGateDecision(d));
+  markRecent(d);
+});
 
 // ---------------------------------------------------------------- tiles
 
@@ -303,10 +306,21 @@ function addRecent(ev) {
   info.firstChild.textContent = ev.text;
   info.lastChild.textContent = `${when} · ${ev.camera_id} · ${Number(ev.confidence).toFixed(2)}`;
   item.dataset.trackId = `${ev.camera_id}/${ev.track_id}`;
+  if (ev.id) item.dataset.eventId = ev.id;
   item.append(img, info);
   const existing = ev.track_id !== undefined && list.querySelector(`[data-track-id="${CSS.escape(item.dataset.trackId)}"]`);
   if (existing) existing.replaceWith(item); else list.prepend(item);
   while (list.children.length > RECENT_MAX) list.lastChild.remove();
+}
+
+// a gate's decision on a vehicle in the list: OPEN, DENIED... beside its plate
+function markRecent(d) {
+  const item = $("#recent").querySelector(`[data-event-id="${CSS.escape(d.event_id)}"]`);
+  if (!item) return;
+  const badge = item.querySelector(".decision") || document.createElement("span");
+  badge.className = `decision decision-${d.decision}`;
+  badge.textContent = d.decision.toUpperCase();
+  item.querySelector(".text").append(" ", badge);
 }
 
 async function loadRecent() {
