@@ -66,7 +66,7 @@ def evaluation_photos(name: str) -> list[Photo]:
         return [Photo(p.path, alnum(p.text)) for p in real_data.split(real_data.load())[1]]
     from training import gate_data
 
-    return [Photo(g.path, g.text) for g in gate_data.split(gate_data.load_frames())[1]]
+    return [Photo(g.path, g.text) for g in gate_data.evaluation_frames()]
 
 
 def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[bytes]:

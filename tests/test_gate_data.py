@@ -14,7 +14,15 @@ import pytest
 
 from detector.plate_format import alnum
 from tests.test_real_training import run
-from training.gate_data import PLATE_TEXT, crop_rows, in_evaluation, load_crops, load_frames, split
+from training.gate_data import (
+    PLATE_TEXT,
+    crop_rows,
+    evaluation_frames,
+    in_evaluation,
+    load_crops,
+    load_frames,
+    split,
+)
 from training.synth import render_scene
 
 FRAMES = 16  # a few fall in the evaluation split: chosen by text hash, as the real set's are
@@ -99,3 +107,16 @@ def test_evaluate_gate_reports_the_evaluation_frames_by_lane_rows_and_size(gate_
     assert any(k.endswith(", one_row") or k.endswith(", two_row") for k in sizes)
     # synthetic plates this large are found: the detector is judged on the frames' own boxes
     assert report["detector"]["recall"]["all"]["recall"] >= 0.5
+
+
+def test_captions_put_right_by_eye_change_only_their_frames(gate_folder, tmp_path):
+    root, truth = gate_folder
+    evaluation = split(load_frames(root))[1]
+    fixed, dropped = evaluation[0], evaluation[-1]
+    by_eye = tmp_path / "by_eye.json"
+    by_eye.write_text(json.dumps({"what": "test", "corrected": {fixed.path.name: "51F12345"},
+                                  "trained_on": {dropped.path.name: "30A99999"}}))
+    scored = {g.path.name: g.text for g in evaluation_frames(root, by_eye)}
+    assert scored[fixed.path.name] == "51F12345" and dropped.path.name not in scored
+    assert {n: t for n, t in scored.items() if n != fixed.path.name} == {
+        g.path.name: g.text for g in evaluation if g not in (fixed, dropped)}

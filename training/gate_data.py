@@ -2,19 +2,23 @@
 
 The evaluation split is 15% of the plate TEXTS, chosen by a hash of the text: the same plate
 comes back day after day, so a split by frame would put one vehicle on both sides. It is never
-trained on. The images are never committed; see the set's README.
+trained on. Its captions that differ from the printed plate, as far as they were checked by eye,
+are put right by training/gate_eval_by_eye.json (`evaluation_frames`). The images are never
+committed; see the set's README.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from detector.plate_format import alnum, normalise_rows
 
 GATE_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vn-gate"
+BY_EYE = Path(__file__).resolve().parent / "gate_eval_by_eye.json"
 EVAL_SHARE = 0.15
 # the lanes' own CCTV frames (the rest are other photos)
 GATE_FRAME = re.compile(r"(xemay|CarLongPlate)(\d+)\.jpg")
@@ -101,3 +105,12 @@ def split(frames: list[GateFrame]) -> tuple[list[GateFrame], list[GateFrame]]:
     """(train, eval) of the frames with a trusted text; frames without one are in neither."""
     labelled = [g for g in frames if g.text]
     return [g for g in labelled if not in_evaluation(g.text)], [g for g in labelled if in_evaluation(g.text)]
+
+
+def evaluation_frames(root: Path = GATE_DIR, by_eye: Path = BY_EYE) -> list[GateFrame]:
+    """The evaluation split as it is scored: captions checked by eye put right, and frames whose printed
+    plate the training side holds left out (training/gate_eval_by_eye.json)."""
+    checked = json.loads(by_eye.read_text())
+    corrected, trained_on = checked["corrected"], checked["trained_on"]
+    return [replace(g, text=corrected.get(g.path.name, g.text)) for g in split(load_frames(root))[1]
+            if g.path.name not in trained_on]
