@@ -29,7 +29,7 @@ from tests.conftest import (
     wait_healthy,
     write_config,
 )
-from tests.test_events import EventClient
+from tests.test_events import EventClient, stream_in_order
 from tests.test_server import Client
 
 
@@ -77,10 +77,12 @@ class Cluster:
     b: RunningServer
 
 
-def start_cluster(directory: Path, mode: str, database: str, lease_s: float = 5.0) -> Cluster:
-    """Redis, and two processes joined by it, sharing the plate log `database`."""
+def start_cluster(directory: Path, mode: str, database: str, lease_s: float = 5.0,
+                  gate: dict | None = None) -> Cluster:
+    """Redis, and two processes joined by it, sharing the plate log `database` (and `gate` settings)."""
     queue = RedisServer(directory)
-    config = write_config(directory, database=database, message_queue=queue.url, camera_lease_s=lease_s)
+    config = write_config(directory, database=database, gate=gate, message_queue=queue.url,
+                          camera_lease_s=lease_s)
     a, b = (start_server(directory, config=config, args=["--async-mode", mode], wait=False) for _ in range(2))
     cluster = Cluster(queue, a, b)
     try:
@@ -330,4 +332,42 @@ def test_behind_nginx_a_camera_always_reaches_its_process_and_a_polling_viewer_s
         if nginx is not None:
             nginx.terminate()
             nginx.wait(10)
+        stop_cluster(cluster)
+
+
+def test_a_list_made_on_one_process_opens_the_other_and_an_exit_there_closes_the_session(tmp_path, postgres):
+    from tests.test_gate_server import GateClient, vehicle
+
+    gate = {"lists_refresh_s": 1.0, "cameras": {
+        "in": {"role": "entry", "allow": ["residents"], "on_match": ["emit"], "on_no_match": ["emit"]},
+        "out": {"role": "exit", "open_unlisted": True, "on_match": ["emit"], "on_no_match": ["emit"]}}}
+    cluster = start_cluster(tmp_path, "eventlet", postgres.database(), gate=gate)
+    plate, frames = vehicle("cluster-gate")
+
+    def decisions_at(server: RunningServer, camera: str) -> list[dict]:
+        client = GateClient(server.url)
+        try:
+            stream_in_order(client, camera, frames)
+            assert wait_for(lambda: client.decisions, 20), f"no decision at {camera}"
+        finally:
+            client.close()
+        return client.decisions
+
+    def sessions(server: RunningServer) -> list[dict]:
+        return requests.get(f"{server.url}/sessions", timeout=10).json()["sessions"]
+
+    try:
+        added = requests.post(f"{cluster.a.url}/lists/residents/plates", json={"plate": plate}, timeout=10)
+        assert added.status_code == 201
+        assert wait_for(lambda: health(cluster.b)["gate"]["lists"]["plates"] == 1, 10)  # B reloads it
+        entered = decisions_at(cluster.b, "in")
+        assert [(d["plate"], d["decision"], d["list"]) for d in entered] == [(plate, "open", "residents")]
+        time.sleep(1.0)
+        left = decisions_at(cluster.a, "out")
+        assert [(d["plate"], d["decision"]) for d in left] == [(plate, "open")]
+        assert wait_for(lambda: [x["status"] for x in sessions(cluster.b)] == ["closed"], 10)
+        (closed,) = sessions(cluster.a)  # the same session from both processes
+        assert (closed["plate"], closed["entry_camera"], closed["exit_camera"]) == (plate, "in", "out")
+        assert closed["dwell_s"] > 1.0
+    finally:
         stop_cluster(cluster)
