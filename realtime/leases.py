@@ -20,6 +20,7 @@ import logging
 from time import monotonic
 
 from realtime.message_queue import LOG_S, redis_client
+from realtime.throttle import Throttle
 
 log = logging.getLogger("plates")
 KEY = "plates:camera:{}"  # a camera's lease
@@ -47,7 +48,7 @@ class CameraLeases:
         self._leaving: set[str] = set()  # cameras whose sender left: released by the next renewal
         self.unchecked = 0  # cameras taken without Redis's word (it did not answer)
         self.lost = 0  # leases found taken by another process at renewal
-        self._logged = -1e9
+        self._log_throttle = Throttle(LOG_S)
 
     def owner(self, camera_id: str) -> str | None:
         """None when this process serves the camera (taking its lease if free), else the process that does."""
@@ -110,7 +111,6 @@ class CameraLeases:
         return self._claim(keys=[KEY.format(camera_id)], args=[self.me, ttl_ms]).decode()
 
     def _trouble(self, what: str, exc: Exception) -> None:
-        if monotonic() - self._logged >= LOG_S:
-            self._logged = monotonic()
+        if self._log_throttle.due():
             log.error("camera leases: %s: %s: %s (logged once in %.0f s)",
                       what, type(exc).__name__, exc, LOG_S)

@@ -25,6 +25,7 @@ import redis
 import socketio
 
 from realtime.redact import redacted
+from realtime.throttle import Throttle
 
 log = logging.getLogger("plates")
 CHANNEL = "plates"  # the Redis channel every process of one site shares
@@ -53,7 +54,7 @@ class QueuedRedisManager(socketio.RedisManager):
         self.dropped = 0  # copies dropped: the queue full, too old, or Redis refused them
         self.up = False  # the last ping was answered
         self.ping_ms: float | None = None
-        self._logged: dict[str, float] = {}  # kind of trouble -> when last logged
+        self._log_throttle = Throttle(LOG_S)  # per kind of trouble
 
     def initialize(self) -> None:
         super().initialize()  # starts the listener (python-socketio's _thread, over our _listen)
@@ -127,7 +128,6 @@ class QueuedRedisManager(socketio.RedisManager):
                 self.server.sleep(RETRY_S)
 
     def _trouble(self, kind: str, exc: Exception) -> None:
-        if monotonic() - self._logged.get(kind, -1e9) >= LOG_S:
-            self._logged[kind] = monotonic()
+        if self._log_throttle.due(kind):
             log.error("message queue %s: %s failed: %s: %s (logged once in %.0f s)",
                       redacted(self.url), kind, type(exc).__name__, exc, LOG_S)

@@ -14,19 +14,20 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
-from time import monotonic, time
+from time import time
 
 from detector.plate_format import alnum
 from detector.plate_match import near_keys, plate_key
 from realtime.plate_stores import PlateLogUnavailable, Store
 from realtime.threads import real_threading
+from realtime.throttle import Throttle
 
 log = logging.getLogger("plates")
 LIST_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_LABEL = 200
 MAX_IMPORT = 20_000  # plates one CSV import may hold (a site's residents: hundreds to thousands)
 CSV_FIELDS = ("plate", "label", "valid_from", "valid_until")
-ERROR_LOG_S = 60.0
+ERROR_LOG_S = 60.0  # a database away is logged once in this long, not at every refresh
 
 
 class ListError(ValueError):
@@ -74,7 +75,7 @@ class PlateLists:
         self._signature: tuple | None = None
         self.counts = {"lists": 0, "plates": 0}
         self.reload_error: str | None = None
-        self._logged_error = -1e9
+        self._log_throttle = Throttle(ERROR_LOG_S)
 
     # ------------------------------------------------------------------ matching (loop side, in memory)
 
@@ -109,8 +110,7 @@ class PlateLists:
                 self.reload(only_if_changed=True)
             except PlateLogUnavailable as exc:  # the database away: the lists in memory stand
                 self.reload_error = str(exc)
-                if monotonic() - self._logged_error >= ERROR_LOG_S:
-                    self._logged_error = monotonic()
+                if self._log_throttle.due():
                     log.error("plate lists not reloaded: %s", exc)
 
     def reload(self, only_if_changed: bool = False) -> None:

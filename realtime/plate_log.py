@@ -9,11 +9,11 @@ from collections import deque
 from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
-from time import monotonic
 
 from realtime.events import PlateEvent
 from realtime.plate_stores import PlateLogError, PlateLogUnavailable, open_store
 from realtime.threads import real_threading
+from realtime.throttle import Throttle
 
 __all__ = ["PlateLog", "PlateLogError", "PlateLogUnavailable"]
 
@@ -30,7 +30,7 @@ class PlateLog:
         self.write_errors = 0  # batches the database refused (reported by GET /health)
         self.last_error: str | None = None
         self.failing = False  # the last batch was refused: /health says degraded until one is written
-        self._logged_error = -1e9  # when a refused batch was last logged
+        self._log_throttle = Throttle(ERROR_LOG_S)
         self.written = 0  # events written (inserts and updates)
         self._closing = False
         self._wake = threading.Condition(threading.Lock())
@@ -92,8 +92,7 @@ class PlateLog:
                 if db is not None:
                     db.close()
                     db = None
-                if monotonic() - self._logged_error >= ERROR_LOG_S:
-                    self._logged_error = monotonic()
+                if self._log_throttle.due():
                     log.error("plate log %s: %d write(s) not written: %s (%d refused batches so far)",
                               self.store.where, len(batch), self.last_error, self.write_errors)
             except Exception:  # a job's own fault: its batch lost, not the writer
