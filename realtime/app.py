@@ -115,6 +115,7 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
     stats, rules = Stats(), config.gate
     webhooks = Webhooks(rules.webhook_secret, rules.webhook_timeout_s, rules.webhook_retries,
                         rules.webhook_backoff_s, rules.webhook_queue, rules.webhook_senders, stats)
+    stats.add_webhooks(webhooks)
     gate = Gate(rules, PlateLists(plate_log.store, rules.lists_refresh_s),
                 ParkingSessions(plate_log, rules.session_overdue_h), webhooks, stats,
                 rules.public_url.rstrip("/") or f"http://{server.host}:{server.port}")

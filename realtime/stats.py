@@ -78,13 +78,10 @@ class Stats:
             "plates_connections_refused", "TCP connections refused past server.max_connections", registry=r
         )
         self.m_waiting = Gauge("plates_frames_waiting", "Frames waiting in camera slots", registry=r)
-        # the gate (realtime/gate.py, webhooks.py): decisions made, and what became of their webhooks
+        # the gate (realtime/gate.py, webhooks.py): decisions made, and the time of a webhook's try (what
+        # became of the webhooks is read from them: add_webhooks)
         self.m_decisions = Counter("plates_gate_decisions", "Gate decisions, by decision", ["decision"],
                                    registry=r)
-        self.m_webhooks = Counter("plates_webhooks", "Webhook deliveries: delivered, retried (a failed try "
-                                  "to be tried again), failed (given up), dropped (the queue full)",
-                                  ["result"], registry=r)
-        self.m_webhooks_pending = Gauge("plates_webhooks_pending", "Webhooks waiting to be sent", registry=r)
         self.m_webhook_seconds = Histogram("plates_webhook_seconds", "Time of one webhook try", registry=r,
                                            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0))
 
@@ -92,6 +89,10 @@ class Stats:
         """The message queue's and the camera leases' figures (realtime/message_queue.py, leases.py), read
         when /metrics is."""
         self.registry.register(ClusterCollector(queue, leases))
+
+    def add_webhooks(self, webhooks) -> None:
+        """The webhooks' outcomes and queue (realtime/webhooks.py figures), read when /metrics is."""
+        self.registry.register(WebhooksCollector(webhooks))
 
     def camera(self, camera_id: str) -> CameraStats:
         if camera_id not in self.cameras:
@@ -169,3 +170,21 @@ class ClusterCollector:
              leases.unchecked),
         ):
             yield kind(name, text, value=value)
+
+
+class WebhooksCollector:
+    """Prometheus figures read from the webhooks when /metrics is asked."""
+
+    def __init__(self, webhooks):
+        self.webhooks = webhooks
+
+    def collect(self):
+        figures = dict(self.webhooks.figures())
+        pending = figures.pop("pending")
+        results = CounterMetricFamily("plates_webhooks", "Webhook deliveries: delivered, retried (a failed "
+                                      "try to be tried again), failed (given up), dropped (the queue full)",
+                                      labels=["result"])
+        for result, count in figures.items():
+            results.add_metric([result], count)
+        yield results
+        yield GaugeMetricFamily("plates_webhooks_pending", "Webhooks waiting to be sent", value=pending)

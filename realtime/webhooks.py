@@ -12,7 +12,7 @@ sender, never a camera's results. Each delivery:
 - waits in a queue of `gate.webhook_queue` at most: past it the oldest waiting is dropped;
 - goes to the URL as configured: no proxy from the environment, no redirect followed (a 3xx is
   the receiver's answer: given up).
-Every outcome is counted (`/metrics` plates_webhooks_total{result}, `/health` gate.webhooks).
+Every outcome is counted (`figures`: `/metrics` plates_webhooks_total{result}, `/health` gate.webhooks).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from time import monotonic, time
 
 from realtime.stats import Stats
 from realtime.threads import real_threading
+from realtime.throttle import Throttle
 
 log = logging.getLogger("plates")
 LOG_S = 30.0  # a failing receiver is logged once in this long
@@ -65,8 +66,8 @@ class Webhooks:
         self._wake = None  # an event of the server's async mode, made in start
         # the queues and counts: senders are real threads in the threading mode (held for O(log n) only)
         self._lock = real_threading().Lock()
-        self.counts = dict.fromkeys(RESULTS, 0)
-        self._logged = -1e9
+        self.counts = dict.fromkeys(RESULTS, 0)  # under the lock
+        self._log_throttle = Throttle(LOG_S)
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
     def start(self, start_task: Callable, make_event: Callable) -> None:
@@ -80,9 +81,8 @@ class Webhooks:
         with self._lock:
             if self.pending() >= self.max_pending:  # the oldest new delivery goes, else one waiting to retry
                 self._fresh.popleft() if self._fresh else self._retries.pop()
-                self._count("dropped")
+                self.counts["dropped"] += 1
             self._fresh.append(Delivery(monotonic(), next(self._seq), url, body, uuid.uuid4().hex))
-            self.stats.m_webhooks_pending.set(self.pending())
         if self._wake is not None:
             self._wake.set()
 
@@ -108,7 +108,6 @@ class Webhooks:
                 self._wake.wait(min(1.0, max(0.01, delivery)))
                 self._wake.clear()
                 continue
-            self.stats.m_webhooks_pending.set(self.pending())
             self._try(delivery)
 
     def _try(self, delivery: Delivery) -> None:
@@ -130,23 +129,17 @@ class Webhooks:
         delivery.tries += 1
         with self._lock:
             if why is None:
-                self._count("delivered")
+                self.counts["delivered"] += 1
                 return
             if retry and delivery.tries <= self.retries:
-                self._count("retried")
+                self.counts["retried"] += 1
                 delivery.due = monotonic() + self.backoff_s * 2 ** (delivery.tries - 1)
                 heapq.heappush(self._retries, delivery)
             else:
-                self._count("failed")
-        if monotonic() - self._logged >= LOG_S:
-            self._logged = monotonic()
+                self.counts["failed"] += 1
+        if self._log_throttle.due():
             log.warning("webhook to %s: %s (%s)", delivery.url, why,
                         "will retry" if retry and delivery.tries <= self.retries else "given up")
-
-    def _count(self, result: str) -> None:
-        """(under the lock)"""
-        self.counts[result] += 1
-        self.stats.m_webhooks.labels(result).inc()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
