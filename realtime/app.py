@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -36,7 +37,7 @@ from realtime.runtime import Runtime
 from realtime.slots import FrameSlots
 from realtime.sockets import register_socket_handlers
 from realtime.stats import Stats
-from realtime.threads import LoopWaker
+from realtime.threads import LoopWaker, off_the_loop
 from realtime.webhooks import Webhooks
 from realtime.worker import InferenceWorker
 
@@ -110,8 +111,9 @@ def create_app(config: AppConfig, load_detector: Callable[[], PersistentDetector
         load, slots, waker, server.max_batch, config.tracking, careful, server.annotate_quality
     )
     plate_log = PlateLog(config.events.database)
-    # a camera that moved here from another process may be in the middle of an event the log has
-    events = EventBook(config.events.window_s, plate_log.recall if leases else None)
+    # a camera that moved here from another process may be in the middle of an event the log has (asked
+    # from the results pump, on the loop: the query runs in a real thread)
+    events = EventBook(config.events.window_s, partial(off_the_loop, plate_log.recall) if leases else None)
     stats, rules = Stats(), config.gate
     webhooks = Webhooks(rules.webhook_secret, rules.webhook_timeout_s, rules.webhook_retries,
                         rules.webhook_backoff_s, rules.webhook_queue, rules.webhook_senders, stats)
