@@ -27,15 +27,21 @@ def run_in_background() -> None:
         pass
 
 
-def real_threading():
-    """The unpatched `threading` module, whatever eventlet did to the patched one."""
+def eventlet_patched() -> bool:
+    """Whether eventlet's monkey patching replaced the threads (python server.py in eventlet mode)."""
     try:
         import eventlet.patcher
-
-        if eventlet.patcher.is_monkey_patched("thread"):
-            return eventlet.patcher.original("threading")
     except ImportError:
-        pass
+        return False
+    return eventlet.patcher.is_monkey_patched("thread")
+
+
+def real_threading():
+    """The unpatched `threading` module, whatever eventlet did to the patched one."""
+    if eventlet_patched():
+        import eventlet.patcher
+
+        return eventlet.patcher.original("threading")
     import threading
 
     return threading
@@ -72,13 +78,8 @@ def off_the_loop(call: Callable[..., T], *args) -> T:
     """`call(*args)` in a real thread while the event loop serves the others, for blocking work such as a
     database query in an HTTP handler (sqlite3 and psycopg block in C: eventlet cannot switch away).
     Without eventlet's patching the handler already has a thread of its own: called as is."""
-    try:
-        import eventlet.patcher
+    if eventlet_patched():
+        from eventlet import tpool
 
-        if eventlet.patcher.is_monkey_patched("thread"):
-            from eventlet import tpool
-
-            return tpool.execute(call, *args)
-    except ImportError:
-        pass
+        return tpool.execute(call, *args)
     return call(*args)
