@@ -139,16 +139,13 @@ def region_around(image: np.ndarray, box: PlateBox) -> tuple[np.ndarray, PlateBo
     return region, PlateBox(box.x1 - x0, box.y1 - y0, box.x2 - x0, box.y2 - y0, box.confidence)
 
 
-def job(
-    camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox, since: float | None = None,
-    good: float | None = None,
-) -> CarefulJob:
-    """A job for one box of a frame: a copy of the region around it, the box in its pixels (`good`: its
-    quality where the caller has it already)."""
+def job(camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox, good: float,
+        since: float | None) -> CarefulJob:
+    """A job for one box of a frame (of quality `good`): a copy of the region around it, the box in its
+    pixels; `since`: when the track's first offer came (None: this is it)."""
     region, moved = region_around(image, box)
     now = monotonic()
-    return CarefulJob(camera_id, track.id, rank, quality(image, box) if good is None else good, region, moved,
-                      now, now if since is None else since)
+    return CarefulJob(camera_id, track.id, rank, good, region, moved, now, now if since is None else since)
 
 
 class CarefulLane:
@@ -185,7 +182,7 @@ class CarefulLane:
             good = quality(image, box)
             if old is not None and old.quality >= good:
                 return
-            self._add(key, job(camera_id, track, rank, image, box, None if old is None else old.since, good))
+            self._add(key, job(camera_id, track, rank, image, box, good, None if old is None else old.since))
 
     def look_wide(self, camera_id: str, image: np.ndarray, at: float) -> None:
         """A frame of a camera whose camera lane sees no plate: looked at wide if it is due, the picture

@@ -23,6 +23,7 @@ from realtime.careful import (
     CarefulLane,
     job,
     priority,
+    quality,
     region_around,
 )
 from tests.conftest import start_server, stop_server, write_config
@@ -260,7 +261,8 @@ def test_a_job_is_a_copy_of_the_region_around_its_box():
     image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     tracker = CameraTracker(TrackingConfig())
     track = see(tracker, [(box(10, 20), 1)], 0.0, Reader(""))[0].track
-    made = job("cam", track, 0, image, PlateBox(10, 20, 130, 50, 0.9))
+    plate = PlateBox(10, 20, 130, 50, 0.9)
+    made = job("cam", track, 0, image, plate, quality(image, plate), None)
     b = made.box
     assert np.array_equal(made.region[b.y1:b.y2, b.x1:b.x2], image[20:50, 10:130])
     # the box's own width and height on each side (MARGIN), clipped at the frame's edge
