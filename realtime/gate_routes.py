@@ -59,7 +59,7 @@ def add_gate_routes(routes: Blueprint, runtime: Runtime, error: Callable[[str, s
     def changes_need_a_token():
         """Anyone on the network could list their own plate and open the barrier: with no token set, lists
         are changed from this machine only."""
-        changing = request.method in ("PUT", "POST", "DELETE") and (request.path.startswith("/lists/"))
+        changing = request.method in ("PUT", "POST", "DELETE") and request.path.startswith("/lists/")
         if changing and not runtime.config.server.auth_token and not from_this_machine(request.remote_addr):
             return error("token_required", "plate lists open barriers: set server.auth_token (AUTH_TOKEN) "
                          "to change them from another machine", 403)
