@@ -10,11 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class WebhookReceiver:
     def __init__(self, status: int = 200, delay: float = 0.0):
         self.posts: list[tuple[dict, bytes]] = []  # (headers, body) of each POST, in arrival order
+        self.arrived: list[float] = []  # when each came (time.time())
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.arrived.append(time.time())
                 receiver.posts.append((dict(self.headers), body))
                 time.sleep(delay)
                 self.send_response(status)
