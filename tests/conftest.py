@@ -87,7 +87,11 @@ def start_server(log_dir: Path, config: Path | None = None, args: list[str] = ()
                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     server = RunningServer(f"http://127.0.0.1:{port}", process, log_path)
     if wait:
-        wait_healthy(server)
+        try:
+            wait_healthy(server)
+        except BaseException:  # a server that never became healthy is not left running (it held a core)
+            stop_server(server)
+            raise
     return server
 
 
