@@ -13,6 +13,7 @@ import cv2
 import pytest
 
 from detector.plate_format import alnum
+from tests.conftest import ROOT
 from tests.test_real_training import run
 from training.gate_data import (
     PLATE_TEXT,
@@ -120,3 +121,21 @@ def test_captions_put_right_by_eye_change_only_their_frames(gate_folder, tmp_pat
     assert scored[fixed.path.name] == "51F12345" and dropped.path.name not in scored
     assert {n: t for n, t in scored.items() if n != fixed.path.name} == {
         g.path.name: g.text for g in evaluation if g not in (fixed, dropped)}
+
+
+@pytest.mark.slow
+def test_detector_trains_on_the_gate_frames_of_the_training_side_only(gate_folder, tmp_path):
+    root, truth = gate_folder
+    work = tmp_path / "work"
+    proc = run("training.train_detector", "--scenes", "4", "--epochs", "1", "--imgsz", "96", "--batch", "4",
+               "--base", str(ROOT / "models" / "plate_yolov8n.pt"), "--work", str(work),
+               "--out", str(tmp_path / "tiny.pt"), "--gate", "--gate-dir", str(root))
+    assert "gate frames:" in proc.stdout
+    taught = {f.stem.removeprefix("gate_") + ".jpg": f.read_text().split()
+              for side in ("gate_train", "gate_val") for f in (work / "data" / side / "labels").glob("*.txt")}
+    assert set(taught) == {g.path.name for g in split(load_frames(root))[0]}  # never an evaluation text
+    for name, label in taught.items():
+        (x1, y1, x2, y2), _ = truth[name]
+        height, width = cv2.imread(str(root / "scenes" / name)).shape[:2]
+        assert label[0] == "0" and float(label[1]) == pytest.approx((x1 + x2) / 2 / width, abs=1e-5)
+        assert float(label[4]) == pytest.approx((y2 - y1) / height, abs=1e-5)

@@ -72,3 +72,25 @@ def write_real_yolo_set(
         )
         counts[held_out] += 1
     return counts[0], counts[1]
+
+
+def write_gate_yolo_set(train_root: Path, val_root: Path, gate_dir: Path) -> tuple[int, int]:
+    """vn-gate's training-side CCTV frames (training/gate_data.py) as YOLO folders.
+
+    Only frames with a trusted text are used: an untexted frame may show a plate of the evaluation
+    split, which is never trained on. A tenth of the texts (by hash, as for the reader's gate crops)
+    goes to validation, so one vehicle's frames stay on one side.
+    """
+    from training.gate_data import load_frames, split, validation_text
+
+    counts = [0, 0]
+    for g in split(load_frames(gate_dir))[0]:
+        root = val_root if validation_text(g.text) else train_root
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "labels").mkdir(parents=True, exist_ok=True)
+        image = cv2.imread(str(g.path), cv2.IMREAD_COLOR)
+        name = f"gate_{g.path.stem}"
+        cv2.imwrite(str(root / "images" / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        (root / "labels" / f"{name}.txt").write_text(yolo_line(g.box, image.shape[1], image.shape[0]) + "\n")
+        counts[validation_text(g.text)] += 1
+    return counts[0], counts[1]

@@ -72,9 +72,13 @@ def load_crops(root: Path = GATE_DIR) -> list[GateCrop]:
             rows = crop_rows(row["text"], int(row["rows"]))
             if rows is None or in_evaluation(row["text"]):
                 continue
-            held_out = int(hashlib.sha1(f"val:{row['text']}".encode()).hexdigest(), 16) % 10 == 0
-            crops.append(GateCrop(root / "crops" / row["file"], rows, held_out))
+            crops.append(GateCrop(root / "crops" / row["file"], rows, validation_text(row["text"])))
     return crops
+
+
+def validation_text(text: str) -> bool:
+    """Whether a training-side text is held out to choose the epoch (a tenth of the texts, by hash)."""
+    return int(hashlib.sha1(f"val:{text}".encode()).hexdigest(), 16) % 10 == 0
 
 
 def in_evaluation(text: str) -> bool:

