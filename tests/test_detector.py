@@ -101,10 +101,17 @@ def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_o
 
 def test_a_sure_read_ends_a_boxs_reading(detector):
     """profiles.photo.stop_at: a valid read that confident leaves the other crops unread."""
-    shot = clear_shot("test-stop-at")
-    (box,) = [b for b in detector.photo.locate_batch([shot.scene.image])[0] if iou(b.bbox, shot.box) >= 0.5]
-    first = detector.photo.reader.read(plate_crops(shot.scene.image, box.bbox, 4)[0], both_splits=True)
-    assert first.valid and first.confidence >= PHOTO.stop_at  # a clear plate: sure at once
+    # most clear plates read sure from their first crop (33 of 40 for vn_plate_g2 round 6), not every
+    # one: the first of a few that does is the plate this is about
+    for attempt in range(8):
+        shot = clear_shot(f"test-stop-at:{attempt}")
+        found = detector.photo.locate_batch([shot.scene.image])[0]
+        (box,) = [b for b in found if iou(b.bbox, shot.box) >= 0.5]
+        first = detector.photo.reader.read(plate_crops(shot.scene.image, box.bbox, 4)[0], both_splits=True)
+        if first.valid and first.confidence >= PHOTO.stop_at:
+            break
+    else:
+        raise AssertionError("no clear plate in 8 read sure from its first crop")
     assert detector.photo.read(shot.scene.image, box) == first
     never = PlateReader(ReaderConfig(), replace(PHOTO, stop_at=None))
     assert never.read_box(shot.scene.image, box.bbox).passes >= 4
