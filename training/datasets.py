@@ -29,17 +29,23 @@ def yolo_line(box: tuple[int, int, int, int], w: int, h: int) -> str:
     return f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
 
 
+def write_example(root: Path, name: str, image, boxes: list, quality: int = 95) -> None:
+    """One image and its YOLO label file (its plate boxes, x1 y1 x2 y2 in pixels), root/images/NAME.jpg and
+    root/labels/NAME.txt."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / "images" / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    lines = [yolo_line(box, image.shape[1], image.shape[0]) for box in boxes]
+    (root / "labels" / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
 def write_yolo_set(root: Path, seed: str, count: int) -> Path:
     """Images and YOLO label files for `count` scenes under root/images and root/labels."""
-    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(parents=True, exist_ok=True)  # a set of no scenes is still a set
     (root / "labels").mkdir(parents=True, exist_ok=True)
     for i in range(count):
         sc = scene(seed, i)
-        h, w = sc.image.shape[:2]
-        name = f"{seed}_{i:06d}"
-        cv2.imwrite(str(root / "images" / f"{name}.jpg"), sc.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        lines = [yolo_line(p.box, w, h) for p in sc.plates]
-        (root / "labels" / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        write_example(root, f"{seed}_{i:06d}", sc.image, [p.box for p in sc.plates], quality=92)
     return root
 
 
@@ -57,19 +63,12 @@ def write_real_yolo_set(
 
     counts = [0, 0]
     for p, held_out in trusted_boxes(boxes_json):
-        root = val_root if held_out else train_root
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        (root / "labels").mkdir(parents=True, exist_ok=True)
         image = cv2.imread(str(real_dir / "images" / p["file"]), cv2.IMREAD_COLOR)
         mean = tuple(int(c) for c in image.reshape(-1, 3).mean(0))
         for x1, y1, x2, y2 in p["others"]:
             if iou((x1, y1, x2, y2), tuple(p["box"])) == 0:
                 cv2.rectangle(image, (x1, y1), (x2, y2), mean, -1)
-        name = Path(p["file"]).stem
-        cv2.imwrite(str(root / "images" / f"real_{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        (root / "labels" / f"real_{name}.txt").write_text(
-            yolo_line(p["box"], image.shape[1], image.shape[0]) + "\n"
-        )
+        write_example(val_root if held_out else train_root, f"real_{Path(p['file']).stem}", image, [p["box"]])
         counts[held_out] += 1
     return counts[0], counts[1]
 
@@ -85,12 +84,8 @@ def write_gate_yolo_set(train_root: Path, val_root: Path, gate_dir: Path) -> tup
 
     counts = [0, 0]
     for g in split(load_frames(gate_dir))[0]:
-        root = val_root if validation_text(g.text) else train_root
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        (root / "labels").mkdir(parents=True, exist_ok=True)
-        image = cv2.imread(str(g.path), cv2.IMREAD_COLOR)
-        name = f"gate_{g.path.stem}"
-        cv2.imwrite(str(root / "images" / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        (root / "labels" / f"{name}.txt").write_text(yolo_line(g.box, image.shape[1], image.shape[0]) + "\n")
-        counts[validation_text(g.text)] += 1
+        held_out = validation_text(g.text)
+        write_example(val_root if held_out else train_root, f"gate_{g.path.stem}",
+                      cv2.imread(str(g.path), cv2.IMREAD_COLOR), [g.box])
+        counts[held_out] += 1
     return counts[0], counts[1]

@@ -73,22 +73,19 @@ def main(argv: list[str] | None = None) -> None:
         write_yolo_set(data_dir / "train", "train", args.scenes)
         write_yolo_set(data_dir / "val", "val", max(1, args.scenes // 10))
     train_dirs, val_dirs = ["train/images"], ["val/images"]
-    if args.real:
-        shutil.rmtree(data_dir / "real_train", ignore_errors=True)
-        shutil.rmtree(data_dir / "real_val", ignore_errors=True)
-        n_train, n_val = write_real_yolo_set(
-            data_dir / "real_train", data_dir / "real_val", args.real, args.real_dir
-        )
-        print(f"real photos: {n_train} for training, {n_val} for validation")
-        train_dirs.append("real_train/images")
-        val_dirs.append("real_val/images")
-    if args.gate:
-        shutil.rmtree(data_dir / "gate_train", ignore_errors=True)
-        shutil.rmtree(data_dir / "gate_val", ignore_errors=True)
-        n_train, n_val = write_gate_yolo_set(data_dir / "gate_train", data_dir / "gate_val", args.gate_dir)
-        print(f"gate frames: {n_train} for training, {n_val} for validation")
-        train_dirs.append("gate_train/images")
-        val_dirs.append("gate_val/images")
+    added = {  # set name -> (what its examples are, how to write its training and validation folders)
+        "real": ("real photos", lambda t, v: write_real_yolo_set(t, v, args.real, args.real_dir)),
+        "gate": ("gate frames", lambda t, v: write_gate_yolo_set(t, v, args.gate_dir)),
+    }
+    for name, (what, write) in added.items():
+        if not getattr(args, name):
+            continue
+        shutil.rmtree(data_dir / f"{name}_train", ignore_errors=True)
+        shutil.rmtree(data_dir / f"{name}_val", ignore_errors=True)
+        n_train, n_val = write(data_dir / f"{name}_train", data_dir / f"{name}_val")
+        print(f"{what}: {n_train} for training, {n_val} for validation")
+        train_dirs.append(f"{name}_train/images")
+        val_dirs.append(f"{name}_val/images")
     yaml_path = args.work / "plates.yaml"
     yaml_path.write_text(
         f"path: {data_dir.resolve()}\ntrain: {train_dirs}\nval: {val_dirs}\nnames:\n  0: license_plate\n"
