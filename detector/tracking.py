@@ -48,6 +48,14 @@ from detector.results import PlateBox, PlateText
 MIN_DT_S = 0.05  # frames closer than this in time count as this far apart when estimating motion
 CROP_QUALITY = 85  # JPEG quality of a track's best crop (the plate event's picture)
 
+# what a track's careful reads so far decide, given the camera lane's valid text ("": none); None: nothing yet
+Decide = Callable[[list[PlateText], str], PlateText | None]
+
+
+def valid_last(tries: list[PlateText], camera_text: str) -> PlateText | None:
+    """The careful reads' decision when nothing else is said: the last read, if it is valid."""
+    return tries[-1] if tries[-1].valid else None
+
 
 @dataclass(frozen=True)
 class TrackingConfig:
@@ -158,7 +166,8 @@ class Track:
     crop: bytes | None = None  # JPEG of the most confident read of the committed text
     crop_confidence: float = -1.0  # that read's confidence
     careful_reads: int = 0  # reads of it by the careful lane (realtime/careful.py) counted so far
-    careful: PlateText | None = None  # its valid careful read: decides its text from then on
+    careful: PlateText | None = None  # the careful read that decided its text: decides it from then on
+    careful_tries: list[tuple[PlateText, bytes | None]] = field(default_factory=list)  # careful reads, crops
     careful_news: bool = False  # a careful read set its text since its last sighting
     held: bool = False  # found by a wide look (add_found): sighted by its look where the detector misses it
 
@@ -242,14 +251,20 @@ class CameraTracker:
             track.careful_news = False
         return news
 
-    def add_careful_read(self, track_id: int, read: PlateText, crop: bytes | None = None) -> None:
-        """A photo-grade read of one of the track's boxes: a valid one decides the track's text and confirms
-        it, and its crop becomes the track's picture (a closed track's read is dropped)."""
+    def add_careful_read(
+        self, track_id: int, read: PlateText, crop: bytes | None = None, decide: Decide = valid_last
+    ) -> None:
+        """A photo-grade read of one of the track's boxes. The read that the track's careful reads so far
+        decide (`decide`, told the camera lane's valid text; by default a valid last one) sets the track's
+        text and confirms it, and its crop becomes the track's picture (a closed track's read is dropped)."""
         track = self.tracks.get(track_id)
         if track is None:
             return
         track.careful_reads += 1
-        if read.valid:
+        track.careful_tries.append((read, crop))
+        read = decide([t for t, _ in track.careful_tries], track.text if track.valid else "")
+        if read is not None:
+            crop = next(c for t, c in track.careful_tries if t is read)
             track.careful = read
             track.reads.append(Read(read.text, read.confidence, read.valid))
             track.text, track.valid, track.confidence, track.confirmed = (
@@ -261,6 +276,7 @@ class CameraTracker:
             if crop:
                 track.crop, track.crop_confidence = crop, read.confidence
             track.careful_news = True
+            track.careful_tries.clear()
 
     def add_found(
         self, box: PlateBox, read: PlateText, box_look: Look, crop: bytes | None, now: float

@@ -281,7 +281,7 @@ class InferenceWorker:
             if read.track_id is None:  # a plate a wide look found
                 tracker.add_found(read.box, read.text, read.look, read.crop, read.at)
             else:
-                tracker.add_careful_read(read.track_id, read.text, read.crop)
+                tracker.add_careful_read(read.track_id, read.text, read.crop, self.careful.decide)
 
     def _forget_idle_cameras(self, now: float) -> None:
         for camera_id in [

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from functools import partial
 
 import cv2
 import numpy as np
@@ -16,11 +17,13 @@ from detector.plate_format import alnum
 from detector.results import PlateBox
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import (
+    AGREEING,
     NEVER_CAREFUL,
     RETRY,
     UNCONFIRMED,
     CarefulConfig,
     CarefulLane,
+    decision,
     job,
     priority,
     quality,
@@ -107,6 +110,56 @@ def test_unconfirmed_tracks_come_first_and_no_vehicle_is_read_over_and_over():
     assert priority(other.track, config) == RETRY  # nothing valid found: one more try
     tracker.add_careful_read(other.track.id, read(""))
     assert priority(other.track, config) is None  # per_track reached
+
+
+def careful_track(config: CarefulConfig, camera_read: str = ""):
+    """A new track (read once by the camera lane), and a way to add a careful read of it as the worker does
+    (the lane's decision)."""
+    tracker = CameraTracker(TrackingConfig(confirm_reads=3))
+    (seen,) = see(tracker, [(box(100), 1)], 0.0, Reader(camera_read))
+    return seen.track, lambda text, crop: tracker.add_careful_read(
+        seen.track.id, text, crop, partial(decision, config=config))
+
+
+def test_a_sure_careful_read_decides_at_once_and_an_unsure_one_waits_for_another_frame_to_agree():
+    config = CarefulConfig(per_track=3, min_confidence=0.6, decide_at=0.7)
+    track, add = careful_track(config)
+    add(read("51F-999.45", conf=0.95), b"sure")
+    assert track.confirmed and track.text == "51F-999.45" and track.crop == b"sure"
+    assert priority(track, config) is None
+    track, add = careful_track(config)
+    add(read("51F-123.45", conf=0.65), b"first")
+    # undecided: a second look comes before wide looks, while the vehicle is there
+    assert not track.confirmed and track.careful is None and priority(track, config) == AGREEING
+    add(read("51F-128.45", conf=0.69), b"second")  # another frame read otherwise: still undecided
+    assert not track.confirmed and priority(track, config) == AGREEING
+    add(read("51F-123.45", conf=0.62), b"third")  # agrees with the first
+    assert track.confirmed and track.text == "51F-123.45" and track.crop == b"third"
+    assert priority(track, config) is None
+
+
+def test_an_unsure_careful_read_that_the_camera_lanes_vote_agrees_with_decides_at_once():
+    config = CarefulConfig(per_track=3, min_confidence=0.6, decide_at=0.7)
+    track, add = careful_track(config, camera_read="51F-123.45")
+    assert track.valid and not track.confirmed
+    add(read("51F-128.45", conf=0.65), b"other")  # unsure, and the camera lane read otherwise
+    assert not track.confirmed and track.careful is None
+    add(read("51F-123.45", conf=0.65), b"agrees")  # unsure, as the camera lane read it: another reader agrees
+    assert track.confirmed and track.careful is not None and track.crop == b"agrees"
+
+
+def test_after_its_last_careful_read_a_track_takes_its_surest_valid_one_if_any():
+    config = CarefulConfig(per_track=3, min_confidence=0.6, decide_at=0.7)
+    track, add = careful_track(config)
+    add(read(""), None)
+    assert not track.confirmed and priority(track, config) == RETRY  # nothing valid yet: last in line
+    add(read("51F-128.45", conf=0.66), b"second")
+    add(read("51F-123.45", conf=0.61), b"third")
+    assert track.confirmed and track.text == "51F-128.45" and track.crop == b"second"  # the surest, its crop
+    track, add = careful_track(config)
+    for _ in range(3):
+        add(read("51F-123.45", conf=0.5, valid=False), None)  # under min_confidence: the lane made it invalid
+    assert not track.confirmed and track.careful is None and priority(track, config) is None  # tries spent
 
 
 def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first():
@@ -345,8 +398,8 @@ def test_the_empty_gate_is_not_looked_at_again_between_vehicles():
 
 
 def sure(ocr_confidence: float) -> bool:
-    """A careful read the lane lets decide a track (careful.min_confidence)."""
-    return ocr_confidence >= CarefulConfig().min_confidence
+    """A careful read that decides its track on its own (careful.decide_at)."""
+    return ocr_confidence >= CarefulConfig().decide_at
 
 
 def streamed(path) -> tuple[bytes, np.ndarray]:
