@@ -192,6 +192,17 @@ step "shipped vn_plate_g2 round 6: models/vn_plate_g2.pth (17 min, one thread, o
     --threads 1 --seed reader-train-16 --out runs/real/w8/vn_plate_g2.pth
 cp runs/real/w8/vn_plate_g2.pth models/vn_plate_g2.pth
 
+# ---- round 7: vn_plate (the camera reader) on boxes found by round 6 of vn_plate_g2 (2-core CPU) ----
+step "real boxes w9 (22 min): 1,845 trusted (read by round 6 of vn_plate_g2)"
+"$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work runs/real/w9 \
+    --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+
+step "shipped vn_plate round 7: models/vn_plate.pth (20 min, one thread, three epochs from round 5)"
+"$PY" -m training.train_reader --network vn_plate --resume models/vn_plate.pth --samples 20000 \
+    --real runs/real/w9/boxes.json --real-variants 3 --gate 3 --epochs 3 --lr 3e-4 --threads 1 \
+    --seed reader-train-17 --out runs/real/w9/vn_plate_a.pth
+cp runs/real/w9/vn_plate_a.pth models/vn_plate.pth
+
 # ---- optional: the evaluation photos' reference boxes (not a model) ------------------------
 if [[ ${EVAL_BOXES:-0} == 1 ]]; then
     step "reference boxes of the evaluation split: training/real_eval_boxes.json (275 of 384)"
