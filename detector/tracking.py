@@ -262,19 +262,19 @@ class CameraTracker:
             return
         track.careful_reads += 1
         track.careful_tries.append((read, crop))
-        read = decide([t for t, _ in track.careful_tries], track.text if track.valid else "")
-        if read is not None:
-            crop = next(c for t, c in track.careful_tries if t is read)
-            track.careful = read
-            track.reads.append(Read(read.text, read.confidence, read.valid))
+        decided = decide([t for t, _ in track.careful_tries], track.text if track.valid else "")
+        if decided is not None:
+            crop = next(c for t, c in track.careful_tries if t is decided)  # an earlier try's, maybe
+            track.careful = decided
+            track.reads.append(Read(decided.text, decided.confidence, decided.valid))
             track.text, track.valid, track.confidence, track.confirmed = (
-                read.text,
+                decided.text,
                 True,
-                read.confidence,
+                decided.confidence,
                 True,
             )
             if crop:
-                track.crop, track.crop_confidence = crop, read.confidence
+                track.crop, track.crop_confidence = crop, decided.confidence
             track.careful_news = True
             track.careful_tries.clear()
 
