@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from detector import ModelLoadError, PersistentDetector, VisionConfig
 from detector.config import DetectorConfig, Profiles, ReaderConfig
@@ -212,6 +213,26 @@ def test_shipped_vn_plate_g2_reads_plates_beside_another_reader():
         right["g2"] += g2.read(crop).text == shot.text
         right["small"] += small.read(crop).text == shot.text
     assert right["g2"] >= 8 and right["small"] >= 8, right
+
+
+def test_the_recogniser_reads_as_it_did_in_its_channels_last_layout(detector):
+    """The readers' convolutions run channels-last (sooner on a CPU); a plate reads the same either way."""
+    recogniser = detector.photo.reader.reader.recognizer
+    convs = [m for m in recogniser.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    crops = []
+    for i, layout in enumerate(["one_row", "motorbike", "two_row_car"]):
+        shot = clear_shot(f"test-channels-last-{i}", layout)
+        x1, y1, x2, y2 = shot.box
+        crops.append(shot.scene.image[y1:y2, x1:x2])
+    fast = [detector.photo.reader.read(c, both_splits=True) for c in crops]
+    recogniser.to(memory_format=torch.contiguous_format)
+    try:
+        plain = [detector.photo.reader.read(c, both_splits=True) for c in crops]
+    finally:
+        recogniser.to(memory_format=torch.channels_last)
+    assert [r.text for r in fast] == [r.text for r in plain]
+    assert [r.confidence for r in fast] == pytest.approx([r.confidence for r in plain], abs=1e-4)
 
 
 def _cli(args: list[str], prefix: list[str] = ()) -> subprocess.CompletedProcess:
