@@ -134,9 +134,11 @@ def test_onnx_detector_runs_on_the_configured_threads_without_spinning():
     assert any(iou(b.bbox, shot.box) >= 0.5 for b in detector.detect_batch([shot.scene.image])[0])
 
 
-def test_single_photos_are_found_by_the_photo_detector_camera_frames_by_the_camera_one(detector):
+def test_single_photos_and_camera_frames_are_found_each_at_their_profiles_size(detector):
+    """One detector file at two sizes: 480 for single photos, 256 for camera frames (models of their own)."""
     names = (detector.camera.detector.path.name, detector.photo.detector.path.name)
-    assert names == ("plate_yolov8n_int8.onnx", "plate_yolov8n_photos_int8.onnx")
+    assert names == ("plate_yolov8n_photos_int8.onnx", "plate_yolov8n_photos_int8.onnx")
+    assert (detector.camera.detector.imgsz, detector.photo.detector.imgsz) == (256, 480)
     image = clear_shot("test-photo-detector").scene.image
     assert detector.photo.locate_batch([image]) == PlateDetector(DetectorConfig(), PHOTO).detect_batch(
         [image]

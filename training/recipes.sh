@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The recipe of every shipped file in models/, in the order they were made:
-#   plate_yolov8n.pt, plate_yolov8n.onnx, plate_yolov8n_int8.onnx         (camera frames' detector)
-#   plate_yolov8n_photos.pt, plate_yolov8n_photos_int8.onnx             (single photos' detector)
+#   plate_yolov8n.pt, plate_yolov8n.onnx, plate_yolov8n_int8.onnx         (the first real-tuned detector)
+#   plate_yolov8n_photos.pt, plate_yolov8n_photos_int8.onnx             (photos, careful reads, camera frames)
 #   vn_plate.pth, vn_plate_g2.pth                                         (readers; their .py/.yaml are
 #                                                                         hand-written and not remade)
 # These are the commands, with the flags, that produced the shipped weights (models/MODEL_CARD.md).
