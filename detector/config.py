@@ -166,7 +166,7 @@ class Profiles:
     camera: Profile = Profile(Path("models/plate_yolov8n_photos_int8.onnx"), 256, "vn_plate")
     # single photos (POST /detect, python -m detector): nothing waits behind them, and their plates are
     # often small. The photos' detector was tuned on more real photos; at 480 it finds 0.96 of the real
-    # evaluation photos' plates (0.74 at 256); vn_plate_g2 reads real plates better, 6x slower; 4 crops
+    # evaluation photos' plates (0.87 at 256); vn_plate_g2 reads real plates better, 6x slower; 4 crops
     # read 0.68 -> 0.73 of the real evaluation boxes exactly
     photo: Profile = Profile(Path("models/plate_yolov8n_photos_int8.onnx"), 480, "vn_plate_g2", crops=4,
                              both_splits=True, stop_at=0.9)

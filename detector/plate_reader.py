@@ -103,8 +103,8 @@ class PlateReader:
             # recogniser's own steps with it (get_image_list, get_text), so readers of two networks
             # can read in two threads at once (the camera lane and the careful lane)
             self._img_h = easyocr.easyocr.imgH
-            # the recogniser's convolutions in channels-last layout: vn_plate_g2 reads a plate ~20% sooner on
-            # this CPU, with the same reads (the small vn_plate gains nothing, and loses nothing)
+            # the recogniser's convolutions in channels-last layout: vn_plate_g2 reads a plate 10-18% sooner
+            # on this CPU, with the same reads (the small vn_plate gains nothing, and loses nothing)
             self.reader.recognizer.to(memory_format=torch.channels_last)
             self._ignored = "".join(set(self.reader.character) - set(ALLOWED))
             self.read(np.full((40, 160, 3), 255, np.uint8))  # fail now on a broken network, not on a frame
