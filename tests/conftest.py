@@ -52,11 +52,14 @@ def clear_shot(seed: str, layout: str | None = None) -> Shot:
     raise AssertionError("no clear shot rendered")
 
 
-def write_config(tmp_path: Path, database: Path | None = None, gate: dict | None = None, **server) -> Path:
-    """config.yaml with some server (and gate) settings replaced and a plate log of its own, in tmp_path."""
+def write_config(tmp_path: Path, database: Path | None = None, gate: dict | None = None,
+                 careful: dict | None = None, **server) -> Path:
+    """config.yaml with some server (gate, careful) settings replaced and a plate log of its own, in
+    tmp_path."""
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
     data["server"].update(server)
     data["gate"].update(gate or {})
+    data["careful"].update(careful or {})
     data["events"]["database"] = str(database or tmp_path / "plates.sqlite3")
     path = tmp_path / f"config-{len(list(tmp_path.glob('config-*')))}.yaml"
     path.write_text(yaml.safe_dump(data))

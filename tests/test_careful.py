@@ -9,7 +9,6 @@ from functools import partial
 import cv2
 import numpy as np
 import pytest
-import yaml
 
 from detector import PersistentDetector
 from detector.appearance import look, sharpness, similarity
@@ -30,6 +29,7 @@ from realtime.careful import (
     quality,
     region_around,
 )
+from realtime.frames import decode
 from tests.conftest import start_server, stop_server, write_config
 from tests.test_events import EventClient, stream_in_order
 from tests.test_tracking import Reader, box, frame, read, see
@@ -403,15 +403,10 @@ def sure(ocr_confidence: float) -> bool:
     return ocr_confidence >= CarefulConfig().decide_at
 
 
-def streamed_image(jpeg: bytes) -> np.ndarray:
-    """A frame as the server decodes it."""
-    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-
-
 def streamed(path) -> tuple[bytes, np.ndarray]:
     """A photo as a camera streams it (JPEG, quality 90), and as the server decodes that."""
     jpeg = cv2.imencode(".jpg", cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-    return jpeg, streamed_image(jpeg)
+    return jpeg, decode(jpeg)
 
 
 def real_photos_only_the_careful_profile_finds(count: int) -> list[tuple[bytes, str]]:
@@ -488,11 +483,7 @@ def test_a_real_plate_the_camera_lane_misreads_or_misses_ends_with_the_careful_r
 def agreeing_server(tmp_path_factory):
     """A server whose careful reads never decide alone (careful.decide_at 1): a second one must agree."""
     log_dir = tmp_path_factory.mktemp("careful-agreeing")
-    path = write_config(log_dir)
-    data = yaml.safe_load(path.read_text())
-    data["careful"].update(decide_at=1.0, per_track=2)
-    path.write_text(yaml.safe_dump(data))
-    srv = start_server(log_dir, config=path)
+    srv = start_server(log_dir, config=write_config(log_dir, careful={"decide_at": 1.0, "per_track": 2}))
     yield srv
     stop_server(srv)
 
@@ -502,8 +493,10 @@ def test_the_server_decides_a_vehicle_by_the_lanes_rule_an_unsure_read_waits_for
     """The worker hands the lane's decision rule to the tracker: under decide_at, the vehicle's first careful
     read decides nothing, its second (of a later frame, read the same) agrees and decides."""
     detector = PersistentDetector()
-    jpeg, truth = next((j, t) for j, t in misread_gate_photos(3)
-                       if len(detector.camera.locate_batch([streamed_image(j)])[0]) == 1)
+    one_plate = [(j, t) for j, t in misread_gate_photos(3)
+                 if len(detector.camera.locate_batch([decode(j)])[0]) == 1]
+    assert one_plate, "none of the misread gate frames shows the camera lane one plate"
+    jpeg, truth = one_plate[0]
     client = EventClient(agreeing_server.url)
     try:
         stream_in_order(client, "agreeing-0", [jpeg] * 30, fps=10)  # held 3 s
