@@ -19,7 +19,14 @@ from detector.config import Profiles
 from detector.plate_detector import weights_path
 from tests.conftest import ROOT
 from training.datasets import write_real_yolo_set
-from training.real_data import EVAL_BOXES, EVAL_BOXES_BY_EYE, ReferenceBox, caption_rows, eval_boxes
+from training.real_data import (
+    EVAL_BOXES,
+    EVAL_BOXES_BY_EYE,
+    ReferenceBox,
+    caption_rows,
+    eval_boxes,
+    streamed_copy,
+)
 from training.synth import render_scene
 
 PHOTOS = 14  # one group: 2 go to the evaluation split, and photo_011 is the held-out validation one
@@ -62,6 +69,18 @@ def test_caption_rows_cut_where_the_plate_breaks():
     assert caption_rows("60-MĐ1 011.61", 2) == ("60MD1", "01161")
     assert caption_rows("60-AA 499.10", 1) is None  # a two-row caption read as one row: no label
     assert caption_rows("51F-123.45", 3) is None
+
+
+def test_a_streamed_copy_is_the_picture_moved_by_under_a_pixel_and_the_same_for_the_same_seed():
+    image = render_scene(random.Random(3), 320, 240).image
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    for picture in (image, grey):
+        copy = streamed_copy(picture, random.Random("a"))
+        assert copy.shape == picture.shape and copy.dtype == np.uint8
+        difference = np.abs(copy.astype(int) - picture.astype(int))
+        assert 0 < difference.mean() < 12  # blurred and recompressed, not moved off the picture
+        assert np.array_equal(copy, streamed_copy(picture, random.Random("a")))
+        assert not np.array_equal(copy, streamed_copy(picture, random.Random("b")))
 
 
 def test_real_report_splits_photos_by_how_wide_their_characters_are():
@@ -173,6 +192,7 @@ def test_reference_boxes_of_the_eval_split_judge_the_detector_apart_from_the_rea
     assert report["detector"]["weights"] == str(weights_path(Profiles().photo))  # the photos' detector
     reader = next(iter(report["readers"].values()))["all"]
     assert reader["photos"] == 2 and reader["box_exact"] is not None
+    assert 0 <= reader["streamed"] <= 1  # the same boxes in streamed copies of the photos
     # a reference box where no plate is: the detector's recall must count it as missed
     moved = dict(boxes, **{next(iter(boxes)): [0, 0, 24, 10]})
     reference.write_text(json.dumps({"trust": 0.6, "boxes": moved}))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
@@ -26,6 +27,10 @@ from detector.plate_detector import PlateDetector
 from detector.plate_format import alnum, edit_distance
 from detector.plate_reader import PlateReader
 from training.datasets import EVAL_SEED, scene
+from training.real_data import streamed_copy
+
+# streamed copies of each evaluation photo whose reference box is read as the live path sees it
+STREAMED = 2
 
 
 def char_accuracy(read: str, truth: str) -> float:
@@ -166,9 +171,10 @@ def evaluate_photos(config_path: Path, readers: list[str], photos: list[EvalPhot
     Detector: recall of the reference box (IoU >= 0.5) over the photos that have one, judged
     without any reader. Per reader: "found" counts the plate when some detected box reads at least
     half its characters right; exact and chars use that box's read (the whole pipeline); "box exact"
-    reads the reference box itself (the reader alone). Every figure is given per row of the report
-    (EvalPhoto.keys). Most frequent confusions: (true, read) characters of same-length misreads of
-    the pipeline.
+    reads the reference box itself (the reader alone), "streamed" the same box in STREAMED copies of
+    the photo as a webcam streams it (moved by under a pixel, JPEG again: what the live path reads,
+    bench/real_replay.py). Every figure is given per row of the report (EvalPhoto.keys). Most frequent
+    confusions: (true, read) characters of same-length misreads of the pipeline.
     """
     from collections import Counter
 
@@ -178,6 +184,8 @@ def evaluate_photos(config_path: Path, readers: list[str], photos: list[EvalPhot
     detector = PlateDetector(config.detector, config.profiles.photo, "profiles.photo")
     images = {p.path: cv2.imread(str(p.path), cv2.IMREAD_COLOR) for p in photos}
     found_boxes = {path: detector.detect_batch([image])[0] for path, image in images.items()}
+    streamed = {p.path: [streamed_copy(images[p.path], random.Random(f"{p.path.name}:{k}"))
+                         for k in range(STREAMED)] for p in photos if p.reference is not None}
 
     boxed: dict[str, list[int]] = {}
     for photo in photos:
@@ -206,10 +214,11 @@ def evaluate_photos(config_path: Path, readers: list[str], photos: list[EvalPhot
             best = max(reads, key=lambda r: char_accuracy(r, truth), default="")
             chars = char_accuracy(best, truth)
             box_read = None if photo.reference is None else reader.read_box(image, photo.reference).text
+            streamed_right = 0 if photo.reference is None else sum(
+                alnum(reader.read_box(copy, photo.reference).text) == truth for copy in streamed[photo.path])
             for key in photo.keys:
-                g = groups.setdefault(
-                    key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0, "box_exact": 0}
-                )
+                g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0,
+                                            "box_exact": 0, "streamed": 0})
                 g["photos"] += 1
                 g["found"] += chars >= 0.5
                 g["exact"] += alnum(best) == truth
@@ -217,12 +226,14 @@ def evaluate_photos(config_path: Path, readers: list[str], photos: list[EvalPhot
                 if box_read is not None:
                     g["boxed"] += 1
                     g["box_exact"] += alnum(box_read) == truth
+                    g["streamed"] += streamed_right / STREAMED
             if len(alnum(best)) == len(truth) and alnum(best) != truth:
                 confusions.update((t, r) for t, r in zip(truth, alnum(best)) if t != r)
         report["readers"][name] = {
             key: {"photos": g["photos"], "found": round(g["found"] / g["photos"], 4),
                   "exact": round(g["exact"] / g["photos"], 4), "chars": round(g["chars"] / g["photos"], 4),
-                  "box_exact": round(g["box_exact"] / g["boxed"], 4) if g["boxed"] else None}
+                  "box_exact": round(g["box_exact"] / g["boxed"], 4) if g["boxed"] else None,
+                  "streamed": round(g["streamed"] / g["boxed"], 4) if g["boxed"] else None}
             for key, g in groups.items()}
         report["readers"][name]["confusions"] = [f"{t}->{r}: {n}" for (t, r), n in confusions.most_common(10)]
     return report
@@ -250,12 +261,12 @@ def print_real_report(report: dict) -> None:
     for name, groups in report["readers"].items():
         print(
             f"\nreader {name}: {'group':<40} {'photos':>6} {'found':>7} {'exact':>7} {'chars':>7} "
-            f"{'box exact':>10}"
+            f"{'box exact':>10} {'streamed':>9}"
         )
         for key in sorted((k for k in groups if k != "confusions"), key=_report_order):
             g = groups[key]
             print(f"{'':>{len(name) + 9}}{key:<40} {g['photos']:>6} {g['found']:>7} {g['exact']:>7} "
-                  f"{g['chars']:>7} {g['box_exact']!s:>10}")
+                  f"{g['chars']:>7} {g['box_exact']!s:>10} {g['streamed']!s:>9}")
         print(f"most frequent confusions: {', '.join(groups['confusions']) or 'none'}")
 
 

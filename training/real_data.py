@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,3 +119,12 @@ def webcam_frame(image, dx: float, dy: float) -> bytes:
     shift = np.float32([[1, 0, dx], [0, 1, dy]])
     moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
     return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+def streamed_copy(image, rng: random.Random):
+    """The image as one webcam frame of it shows it (webcam_frame, moved by under a pixel), decoded."""
+    import cv2
+    import numpy as np
+
+    jpeg = webcam_frame(image, rng.uniform(-1, 1), rng.uniform(-1, 1))
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)

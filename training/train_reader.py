@@ -36,7 +36,7 @@ from detector.crops import straighten
 from detector.plate_format import alnum
 from detector.rows import split_rows
 from training.gate_data import GATE_DIR, load_crops
-from training.real_data import REAL_DIR, caption_rows, trusted_boxes, webcam_frame
+from training.real_data import REAL_DIR, caption_rows, streamed_copy, trusted_boxes
 from training.synth import plate_sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,8 +109,7 @@ def real_row_samples(
         for v in range(1 if held_out else variants):
             image = photo
             if v and rng.random() < streamed:
-                jpeg = webcam_frame(photo, rng.uniform(-1, 1), rng.uniform(-1, 1))
-                image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+                image = streamed_copy(photo, rng)
             x1, y1, x2, y2 = p["box"]
             if v:  # a detector never cuts the same box twice
                 w, h = x2 - x1, y2 - y1
