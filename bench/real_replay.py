@@ -47,7 +47,7 @@ import yaml
 from bench.stream_bench import ROOT, percentile, start_server
 from detector.plate_format import alnum
 from realtime.config import load_config
-from training.real_data import webcam_frame
+from training.real_data import streamed_frame
 
 LATE_FRAMES = 5  # the last frames of a hold that "shown late" looks at
 AFTER_S = 1.0  # an event this long after its photo left still counts for it
@@ -77,7 +77,7 @@ def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[b
     rng, frames = random.Random(seed), []
     for photo in photos:
         image = cv2.imread(str(photo.path))
-        frames += [webcam_frame(image, rng.uniform(-1, 1), rng.uniform(-1, 1)) for _ in range(hold)]
+        frames += [streamed_frame(image, rng) for _ in range(hold)]
         empty = cv2.imencode(".jpg", np.full_like(image, 110), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
         frames += [empty] * gap
     return frames

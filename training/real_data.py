@@ -121,10 +121,14 @@ def webcam_frame(image, dx: float, dy: float) -> bytes:
     return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
+def streamed_frame(image, rng: random.Random) -> bytes:
+    """One webcam frame of a still scene: the picture moved by a random fraction of a pixel each way."""
+    return webcam_frame(image, rng.uniform(-1, 1), rng.uniform(-1, 1))
+
+
 def streamed_copy(image, rng: random.Random):
-    """The image as one webcam frame of it shows it (webcam_frame, moved by under a pixel), decoded."""
+    """The image as one webcam frame of it shows it (streamed_frame), decoded (grey stays grey)."""
     import cv2
     import numpy as np
 
-    jpeg = webcam_frame(image, rng.uniform(-1, 1), rng.uniform(-1, 1))
-    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
+    return cv2.imdecode(np.frombuffer(streamed_frame(image, rng), np.uint8), cv2.IMREAD_UNCHANGED)
