@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 
 from detector.boxes import iou
-from detector.config import Profiles
+from detector.config import DEFAULT_CONFIG, Profiles, load_yaml, vision_config
 from detector.plate_detector import weights_path
+from detector.plate_format import alnum
 from tests.conftest import ROOT
 from training.datasets import write_real_yolo_set
+from training.evaluate import EvalPhoto, evaluate_photos, named_reader, streamed_copies
 from training.real_data import (
     EVAL_BOXES,
     EVAL_BOXES_BY_EYE,
@@ -81,6 +83,31 @@ def test_a_streamed_copy_is_the_picture_moved_by_under_a_pixel_and_the_same_for_
         assert 0 < difference.mean() < 12  # blurred and recompressed, not moved off the picture
         assert np.array_equal(copy, streamed_copy(picture, random.Random("a")))
         assert not np.array_equal(copy, streamed_copy(picture, random.Random("b")))
+
+
+@pytest.mark.slow
+def test_evaluate_reads_the_streamed_figure_from_streamed_copies_not_the_file(tmp_path):
+    """A small plate the photo reader reads right in the file but not in some streamed copy of it: the
+    report's box exact is 1 and its streamed figure is what the copies read (under 1)."""
+    config = vision_config(load_yaml(DEFAULT_CONFIG))
+    reader = named_reader(config, "vn_plate_g2", config.profiles.photo)
+    for i in range(60):
+        scene = render_scene(random.Random(f"streamed:{i}"), n_plates=1, layouts=["one_row"])
+        small = cv2.resize(scene.image, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA)
+        path = tmp_path / f"photo_{i}.png"  # lossless: evaluate reads these pixels
+        cv2.imwrite(str(path), small)
+        text = alnum(scene.plates[0].spec.text)
+        photo = EvalPhoto(path, text, ("all",), tuple(round(v * 0.3) for v in scene.plates[0].box))
+        copies = [alnum(reader.read_box(copy, photo.reference).text) == text
+                  for copy in streamed_copies(photo, small)]
+        if alnum(reader.read_box(small, photo.reference).text) == text and not all(copies):
+            break
+    else:
+        raise AssertionError("no small plate read right in its file and wrong in a streamed copy")
+    report = evaluate_photos(DEFAULT_CONFIG, ["vn_plate_g2"], [photo], {"name": "one", "root": str(tmp_path)})
+    figures = report["readers"]["vn_plate_g2"]["all"]
+    assert figures["box_exact"] == 1.0
+    assert figures["streamed"] == sum(copies) / len(copies) < 1.0
 
 
 def test_real_report_splits_photos_by_how_wide_their_characters_are():

@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
 
+import numpy as np
+
 from detector.boxes import iou
 from detector.config import DEFAULT_CONFIG, Profile, VisionConfig, load_yaml, vision_config
 from detector.plate_detector import PlateDetector
@@ -164,6 +166,12 @@ def gate_photos(root: Path) -> list[EvalPhoto]:
     return photos
 
 
+def streamed_copies(photo: EvalPhoto, image: np.ndarray) -> list[np.ndarray]:
+    """The photo's STREAMED copies as a webcam streams it, seeded by its name: the same for every reader,
+    so each reader's copies are made again rather than all photos' kept at once."""
+    return [streamed_copy(image, random.Random(f"{photo.path.name}:{k}")) for k in range(STREAMED)]
+
+
 def evaluate_photos(config_path: Path, readers: list[str], photos: list[EvalPhoto], about: dict) -> dict:
     """A real evaluation split, looked at as single photos are (config.yaml profiles.photo: its
     detector and size, its crops of each box; by default read by its network).
@@ -212,10 +220,9 @@ def evaluate_photos(config_path: Path, readers: list[str], photos: list[EvalPhot
             best = max(reads, key=lambda r: char_accuracy(r, truth), default="")
             chars = char_accuracy(best, truth)
             box_read = None if photo.reference is None else reader.read_box(image, photo.reference).text
-            # the same copies for every reader (seeded by the photo), made again rather than all kept at once
             streamed_right = 0 if photo.reference is None else sum(
-                alnum(reader.read_box(streamed_copy(image, random.Random(f"{photo.path.name}:{k}")),
-                                      photo.reference).text) == truth for k in range(STREAMED))
+                alnum(reader.read_box(copy, photo.reference).text) == truth
+                for copy in streamed_copies(photo, image))
             for key in photo.keys:
                 g = groups.setdefault(key, {"photos": 0, "found": 0, "exact": 0, "chars": 0.0, "boxed": 0,
                                             "box_exact": 0, "streamed": 0})
