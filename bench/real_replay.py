@@ -180,7 +180,7 @@ def judge(
 
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
     careful = {"enabled": not args.no_careful} | {
-        k: getattr(args, k) for k in ("cpu_share", "wide_look_s", "gather_s") if getattr(args, k) is not None
+        k: getattr(args, k) for k in ("cpu_share", "wide_look_s", "gather_s", "fuse_frames") if getattr(args, k) is not None
     }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
     if args.still_s is not None:
@@ -283,6 +283,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--gather-s", type=float, default=None, help="careful.gather_s (default: as config.yaml; 0: no wait)"
+    )
+    parser.add_argument(
+        "--fuse-frames", type=int, default=None, help="careful.fuse_frames (default: as config.yaml; 1: none)"
     )
     parser.add_argument(
         "--unconfirmed-every", type=int, default=0, help="tracking.unconfirmed_every (0: as config.yaml)"

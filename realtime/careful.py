@@ -38,13 +38,15 @@ camera at most) and small copies of plate regions, and hands its results back th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 from time import monotonic
 from typing import Protocol
 
 import numpy as np
 
 from detector.appearance import Look, changed, look, sharpness, thumbnail
+from detector.fusion import fuse
 from detector.results import PlateBox, PlateText
 from detector.tracking import Track, crop_jpeg
 from realtime.threads import real_threading, run_in_background
@@ -57,6 +59,11 @@ MAX_JOBS = 64  # pending jobs at most (one per track, one wide look per camera):
 NOTHING = PlateText("", "", 0.0, False, 1, passes=0)
 WIDE_PLATES = 2  # plates a wide look reads at most (the most confident)
 MAX_CAMERAS = 256  # cameras whose last wide look is remembered (the least recent are forgotten)
+# tracks whose recent frames are kept for fusion at once (the least recently offered go first), and the
+# largest region kept more than once: fusion is for small plates (a larger one reads well from one frame),
+# and this bounds the frames kept to MAX_WINDOWS x fuse_frames x 100 KB
+MAX_WINDOWS = 16
+MAX_FUSED_PIXELS = 34_000
 
 # job priorities, lowest first: a vehicle in view before a plate that may be there (most wide looks find
 # nothing; when they came first, six vn-real cameras got 0.19 of their vehicles right instead of 0.44);
@@ -86,16 +93,20 @@ class CarefulConfig:
     wide_look_s: float = 0.5
     # a job waits this long after its first offer for a sharper frame of its vehicle (or camera) to be read
     gather_s: float = 0.4
+    # a track's most recent frames fused into one picture for each careful read (detector/fusion.py); 1: its
+    # best frame read alone
+    fuse_frames: int = 12
 
     def validate(self) -> None:
         from detector.config import ConfigError
 
         if not 0 < self.cpu_share <= 1 or self.per_track < 1 or self.wide_look_s < 0 \
-                or not 0 <= self.min_confidence <= self.decide_at <= 1 or not 0 <= self.gather_s < STALE_S:
+                or not 0 <= self.min_confidence <= self.decide_at <= 1 or not 0 <= self.gather_s < STALE_S \
+                or not 1 <= self.fuse_frames <= 30:
             raise ConfigError(
                 "careful.cpu_share must be in (0, 1], careful.per_track >= 1, careful.wide_look_s >= 0, "
                 "careful.min_confidence and careful.decide_at in [0, 1] with min_confidence <= decide_at, "
-                f"careful.gather_s in [0, {STALE_S})"
+                f"careful.gather_s in [0, {STALE_S}), careful.fuse_frames in [1, 30]"
             )
 
 
@@ -107,6 +118,7 @@ class CarefulJob:
     quality: float  # of the box (a wide look: of the frame): the better of two offers is kept
     region: np.ndarray  # a copy of the frame around the box (a wide look: the whole frame, as decoded)
     box: PlateBox | None  # in pixels of the region (a wide look: None)
+    window: tuple[int, int, int, int] | None  # where the region is in its frames (a wide look: None)
     offered: float  # when this offer came (stale STALE_S after)
     since: float  # when the first offer of its track (or wide look) came: read no sooner than gather_s after
     at: float = 0.0  # a wide look: the frame's wall-clock time
@@ -154,22 +166,41 @@ def quality(image: np.ndarray, box: PlateBox) -> float:
     return (box.x2 - box.x1) * (box.y2 - box.y1) * box.confidence * sharpness(image, box.bbox)
 
 
+def window_around(shape: tuple[int, ...], box: PlateBox) -> tuple[int, int, int, int]:
+    """Where the region around a box (MARGIN) is in a frame of this shape: (x1, y1, x2, y2), clipped."""
+    h, w = shape[:2]
+    mx, my = int((box.x2 - box.x1) * MARGIN), int((box.y2 - box.y1) * MARGIN)
+    return max(0, box.x1 - mx), max(0, box.y1 - my), min(w, box.x2 + mx), min(h, box.y2 + my)
+
+
+def cut(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """A copy of the image within a window (the frame can go)."""
+    x1, y1, x2, y2 = window
+    return image[y1:y2, x1:x2].copy()
+
+
 def region_around(image: np.ndarray, box: PlateBox) -> tuple[np.ndarray, PlateBox]:
     """A copy of the image around a box (MARGIN), and the box in its pixels."""
-    h, w = image.shape[:2]
-    mx, my = int((box.x2 - box.x1) * MARGIN), int((box.y2 - box.y1) * MARGIN)
-    x0, y0 = max(0, box.x1 - mx), max(0, box.y1 - my)
-    region = image[y0:min(h, box.y2 + my), x0:min(w, box.x2 + mx)].copy()
-    return region, PlateBox(box.x1 - x0, box.y1 - y0, box.x2 - x0, box.y2 - y0, box.confidence)
+    window = window_around(image.shape, box)
+    return cut(image, window), moved_into(box, window)
 
 
-def job(camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox, good: float,
-        since: float | None) -> CarefulJob:
-    """A job for one box of a frame (of quality `good`): a copy of the region around it, the box in its
-    pixels; `since`: when the track's first offer came (None: this is it)."""
-    region, moved = region_around(image, box)
-    now = monotonic()
-    return CarefulJob(camera_id, track.id, rank, good, region, moved, now, now if since is None else since)
+def moved_into(box: PlateBox, window: tuple[int, int, int, int]) -> PlateBox:
+    x, y = window[:2]
+    return PlateBox(box.x1 - x, box.y1 - y, box.x2 - x, box.y2 - y, box.confidence)
+
+
+@dataclass
+class Window:
+    """A track's most recent frames, each cut at one window of its camera's frames (for fusion)."""
+    at: tuple[int, int, int, int]
+    frames: deque  # of regions, the newest last
+    offered: float = field(default_factory=monotonic)  # when its last frame came
+
+    def holds(self, box: PlateBox) -> bool:
+        """Whether a box lies within the window (its vehicle has not moved off it)."""
+        x1, y1, x2, y2 = self.at
+        return x1 <= box.x1 and y1 <= box.y1 and box.x2 <= x2 and box.y2 <= y2
 
 
 class CarefulLane:
@@ -183,6 +214,8 @@ class CarefulLane:
         self._jobs: dict[tuple[str, int | None], CarefulJob] = {}
         self._busy: tuple[str, int | None] | None = None  # the job being done
         self._reads: list[CarefulRead] = []  # done, not yet taken: their tracks want no more offers
+        # track -> its recent frames, the least recently offered first
+        self._windows: dict[tuple[str, int | None], Window] = {}
         # camera -> when and what its last wide look saw
         self._looked: dict[str, tuple[float, np.ndarray]] = {}
         self._empty: dict[str, np.ndarray] = {}  # camera -> the last picture a wide look found no plate in
@@ -190,23 +223,41 @@ class CarefulLane:
         self.done = 0  # careful reads made (for /health)
         self.failed = 0  # jobs the models raised on (a read, a wide look, or a refine read as boxed)
         self.wide_looks = 0  # wide looks made
+        self.fused = 0  # careful reads of a picture fused from more than one frame
         self._thread = threading.Thread(target=self._run, name="careful-lane", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def offer(self, camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox) -> None:
-        """A box of a track that wants a careful read; its region is copied if it beats the last offer."""
+        """A box of a track that wants a careful read: its region is kept among the track's recent frames (for
+        fusion), and becomes the track's job if it beats the last offer."""
         key = (camera_id, track.id)
+        good = quality(image, box)
         with self._ready:
+            window = self._keep(key, image, box)
             old = self._jobs.get(key)
             answered = any((r.camera_id, r.track_id) == key for r in self._reads)
-            if key == self._busy or answered:
+            if key == self._busy or answered or old is not None and old.quality >= good:
                 return
-            good = quality(image, box)
-            if old is not None and old.quality >= good:
-                return
-            self._add(key, job(camera_id, track, rank, image, box, good, None if old is None else old.since))
+            now = monotonic()
+            self._add(key, CarefulJob(camera_id, track.id, rank, good, window.frames[-1],
+                                      moved_into(box, window.at), window.at, now,
+                                      now if old is None else old.since))
+
+    def _keep(self, key: tuple[str, int | None], image: np.ndarray, box: PlateBox) -> Window:
+        """The track's window with this frame's region added: a new window where the box left the last one."""
+        window = self._windows.pop(key, None)  # put back last: the most recently offered
+        if window is None or not window.holds(box):
+            at = window_around(image.shape, box)
+            small = (at[2] - at[0]) * (at[3] - at[1]) <= MAX_FUSED_PIXELS
+            window = Window(at, deque(maxlen=self.config.fuse_frames if small else 1))
+        window.frames.append(cut(image, window.at))
+        window.offered = monotonic()
+        self._windows[key] = window
+        if len(self._windows) > MAX_WINDOWS:
+            del self._windows[next(iter(self._windows))]
+        return window
 
     def look_wide(self, camera_id: str, image: np.ndarray, at: float) -> None:
         """A frame of a camera whose camera lane sees no plate: looked at wide if it is due, the picture
@@ -239,8 +290,8 @@ class CarefulLane:
                 del self._looked[forgotten]
                 self._empty.pop(forgotten, None)
             # the worker's decoded frame is never written to once decoded: kept as it is, not copied
-            self._add(key, CarefulJob(camera_id, None, WIDE_LOOK, sharpness(image), image, None, now, now, at,
-                                      small))
+            self._add(key, CarefulJob(camera_id, None, WIDE_LOOK, sharpness(image), image, None, None, now,
+                                      now, at, small))
 
     def _add(self, key: tuple[str, int | None], new: CarefulJob) -> None:
         self._jobs[key] = new
@@ -262,6 +313,7 @@ class CarefulLane:
             while True:
                 now = monotonic()
                 self._jobs = {k: j for k, j in self._jobs.items() if now - j.offered <= STALE_S}
+                self._windows = {k: w for k, w in self._windows.items() if now - w.offered <= STALE_S}
                 due = [k for k, j in self._jobs.items() if now - j.since >= self.config.gather_s]
                 if due:
                     key = min(due, key=lambda k: (self._jobs[k].priority, -self._jobs[k].quality))
@@ -282,14 +334,31 @@ class CarefulLane:
                     with self._ready:
                         self._empty[current.camera_id] = current.picture
             else:
-                box = self._refined(current.region, current.box)
-                text = self._read(current.region, box)
-                crop = crop_jpeg(current.region, box) if text.valid else None
+                region = self._fused(current)
+                box = self._refined(region, current.box)
+                text = self._read(region, box)
+                crop = crop_jpeg(region, box) if text.valid else None
                 reads = [CarefulRead(current.camera_id, current.track_id, text, crop)]
             with self._ready:
                 self._reads += reads
                 self._busy = None
             self._pause.wait((monotonic() - started) * rest)  # the budget: cpu_share of a core at most
+
+    def _fused(self, current: CarefulJob) -> np.ndarray:
+        """The job's region fused with its track's other recent frames of the same window (the region alone
+        where there are none, or fusion breaks on them)."""
+        with self._ready:
+            window = self._windows.get((current.camera_id, current.track_id))
+            others = list(window.frames) if window is not None and window.at == current.window else []
+        if not any(other is not current.region for other in others):
+            return current.region
+        try:
+            fused = fuse(current.region, others)
+        except Exception:  # a picture fusion breaks on is read from its best frame alone
+            self.failed += 1
+            return current.region
+        self.fused += fused is not current.region
+        return fused
 
     def _refined(self, region: np.ndarray, box: PlateBox) -> PlateBox:
         """The camera lane's box found again by the careful detector, at the region's own scale."""

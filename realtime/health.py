@@ -34,11 +34,13 @@ def health_report(runtime: Runtime) -> dict:
         **totals,
         "waiting": runtime.slots.waiting(),
         # None: no careful lane; failed: reads the models raised on (each spends its vehicle's try);
-        # wide_looks: frames with no plate for the camera lane that it searched at its own size
+        # wide_looks: frames with no plate for the camera lane that it searched at its own size;
+        # fused: careful reads of a picture fused from several frames of its vehicle (detector/fusion.py)
         "careful": {
             "reads": worker.careful.done,
             "failed": worker.careful.failed,
             "wide_looks": worker.careful.wide_looks,
+            "fused": worker.careful.fused,
         }
         if worker.careful
         else None,

@@ -13,25 +13,30 @@ import pytest
 from detector import PersistentDetector
 from detector.appearance import look, sharpness, similarity
 from detector.boxes import iou
+from detector.fusion import fuse
 from detector.plate_format import alnum
 from detector.results import PlateBox
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import (
     AGREEING,
+    MAX_WINDOWS,
     NEVER_CAREFUL,
     RETRY,
     UNCONFIRMED,
     CarefulConfig,
     CarefulLane,
+    cut,
     decision,
-    job,
     priority,
     quality,
     region_around,
+    window_around,
 )
 from realtime.frames import decode
 from tests.conftest import start_server, stop_server, write_config
 from tests.test_events import EventClient, stream_in_order
+from tests.test_fusion import plate
+from tests.test_fusion import streamed as streamed_frames
 from tests.test_tracking import Reader, box, frame, read, see
 from training import gate_data, real_data
 
@@ -311,18 +316,94 @@ def test_a_careful_read_under_min_confidence_decides_nothing_and_the_track_may_t
     assert priority(track, lane.config) == RETRY  # found nothing sure: one more try
 
 
+def read_one_track(lane: CarefulLane, offers: list[tuple[np.ndarray, PlateBox]]) -> list:
+    """One new track, each (frame, box) offered in turn, the lane started: its reads."""
+    track = see(CameraTracker(TrackingConfig()), [(box(10, 20), 1)], 0.0, Reader(""))[0].track
+    for image, plate_box in offers:
+        lane.offer("cam", track, UNCONFIRMED, image, plate_box)
+    lane.start()
+    deadline, reads = time.monotonic() + 10, []
+    while not reads and time.monotonic() < deadline:
+        reads += lane.take_reads()
+        time.sleep(0.01)
+    return reads
+
+
 def test_a_job_is_a_copy_of_the_region_around_its_box():
     image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    tracker = CameraTracker(TrackingConfig())
-    track = see(tracker, [(box(10, 20), 1)], 0.0, Reader(""))[0].track
-    plate = PlateBox(10, 20, 130, 50, 0.9)
-    made = job("cam", track, 0, image, plate, quality(image, plate), None)
-    b = made.box
-    assert np.array_equal(made.region[b.y1:b.y2, b.x1:b.x2], image[20:50, 10:130])
+    plate, regions = PlateBox(10, 20, 130, 50, 0.9), []
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0, fuse_frames=1),
+                       Reads(lambda region, b: regions.append((region, b)) or read("51F-123.45")))
+    expected = image[20:50, 10:130].copy()
+    lane.offer("cam", see(CameraTracker(TrackingConfig()), [(box(10, 20), 1)], 0.0, Reader(""))[0].track,
+               UNCONFIRMED, image, plate)
+    image[:] = 0  # a copy: the frame can go
+    lane.start()
+    deadline = time.monotonic() + 10
+    while not regions and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ((region, b),) = regions
+    assert np.array_equal(region[b.y1:b.y2, b.x1:b.x2], expected)
     # the box's own width and height on each side (MARGIN), clipped at the frame's edge
-    assert made.region.shape[:2] == (20 + 30 + 30, 10 + 120 + 120)
-    image[:] = 0
-    assert made.region.any()  # a copy: the frame can go
+    assert region.shape[:2] == (20 + 30 + 30, 10 + 120 + 120)
+
+
+def small_plate_frames(count: int) -> tuple[list[np.ndarray], PlateBox]:
+    """count webcam frames of a still scene with a small plate (as the real replay streams it), its box."""
+    scene = np.full((240, 320, 3), 90, np.uint8)
+    scene[100:130, 100:220] = plate()[15:45, 20:140]
+    moved = streamed_frames(scene, count)[0]
+    return moved, PlateBox(100, 100, 220, 130, 0.9)
+
+
+def test_a_vehicle_is_read_from_its_recent_frames_fused_into_one_picture():
+    frames, plate_box = small_plate_frames(8)
+    read_from = []
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0),
+                       Reads(lambda region, b: read_from.append(region) or read("51F-123.45")))
+    (careful,) = read_one_track(lane, [(f, plate_box) for f in frames])
+    (region,) = read_from
+    best = max(range(8), key=lambda k: quality(frames[k], plate_box))  # the job: the best offer
+    regions = [cut(f, (0, 70, 320, 160)) for f in frames]  # MARGIN around the first box, clipped
+    assert np.array_equal(region, fuse(regions[best], regions))
+    assert sharpness(region) > sharpness(regions[best])  # not the best frame alone (tests/test_fusion.py)
+    assert lane.fused == 1 and careful.text.valid and careful.crop
+
+
+def test_frames_of_another_place_in_the_picture_are_not_fused_and_one_frame_alone_is_read_as_it_is():
+    frames, plate_box = small_plate_frames(3)
+    seen = []
+    # the vehicle drove on: its plate 100 px lower, off the window its first frames were cut at
+    drove_on, moved_off = np.roll(frames[2], 100, axis=0), replace(plate_box, y1=200, y2=230, confidence=1.0)
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0),
+                       Reads(lambda region, b: seen.append(region) or read("51F-123.45")))
+    reads = read_one_track(lane, [(frames[0], plate_box), (frames[1], plate_box), (drove_on, moved_off)])
+    assert len(reads) == 1 and lane.fused == 0  # the last window holds one frame: read alone, as cut
+    assert np.array_equal(seen[0], cut(drove_on, window_around(drove_on.shape, moved_off)))
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0, fuse_frames=1),
+                       Reads(lambda r, b: read("")))
+    read_one_track(lane, [(f, plate_box) for f in frames])
+    assert lane.fused == 0  # fuse_frames 1: the best frame alone
+
+
+def test_the_frames_kept_for_fusion_are_bounded_in_tracks_and_in_size():
+    lane = CarefulLane(CarefulConfig(), Reads(lambda r, b: read("")))  # not started: offers pile up
+    tracker = CameraTracker(TrackingConfig())
+    image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    tracks = [see(tracker, [(box(10 * k, 20), k)], 0.0, Reader(""))[0].track for k in range(3 * MAX_WINDOWS)]
+
+    def offer_each(tracks, times):
+        for _ in range(times):
+            for k, track in enumerate(tracks):
+                lane.offer(f"cam{k % 6}", track, UNCONFIRMED, image, PlateBox(10, 20, 130, 50, 0.9))
+            lane.offer("big", tracks[0], UNCONFIRMED, image, PlateBox(100, 100, 400, 300, 0.9))  # a close-up
+
+    offer_each(tracks[:MAX_WINDOWS - 1], 2 * lane.config.fuse_frames)
+    windows = lane._windows
+    assert [len(w.frames) for w in windows.values()] == [lane.config.fuse_frames] * (MAX_WINDOWS - 1) + [1]
+    offer_each(tracks, 1)  # more tracks than windows: the least recently offered are forgotten
+    assert len(windows) == MAX_WINDOWS and ("cam0", tracks[0].id) not in windows
+    assert len(windows["big", tracks[0].id].frames) == 1  # too large to be worth fusing: the latest alone
 
 
 def test_a_plate_a_wide_look_found_is_held_by_its_look_while_the_camera_lane_misses_it():
