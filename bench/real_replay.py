@@ -180,7 +180,9 @@ def judge(
 
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
     careful = {"enabled": not args.no_careful} | {
-        k: getattr(args, k) for k in ("cpu_share", "wide_look_s", "gather_s", "fuse_frames") if getattr(args, k) is not None
+        k: getattr(args, k)
+        for k in ("cpu_share", "wide_look_s", "gather_s", "fuse_frames")
+        if getattr(args, k) is not None
     }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
     if args.still_s is not None:
