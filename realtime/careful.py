@@ -349,8 +349,9 @@ class CarefulLane:
         where there are none, or fusion breaks on them)."""
         with self._ready:
             window = self._windows.get((current.camera_id, current.track_id))
-            others = list(window.frames) if window is not None and window.at == current.window else []
-        if not any(other is not current.region for other in others):
+            kept = list(window.frames) if window is not None and window.at == current.window else []
+        others = [frame for frame in kept if frame is not current.region][-(self.config.fuse_frames - 1):]
+        if self.config.fuse_frames == 1 or not others:
             return current.region
         try:
             fused = fuse(current.region, others)

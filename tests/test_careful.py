@@ -380,10 +380,12 @@ def test_frames_of_another_place_in_the_picture_are_not_fused_and_one_frame_alon
     reads = read_one_track(lane, [(frames[0], plate_box), (frames[1], plate_box), (drove_on, moved_off)])
     assert len(reads) == 1 and lane.fused == 0  # the last window holds one frame: read alone, as cut
     assert np.array_equal(seen[0], cut(drove_on, window_around(drove_on.shape, moved_off)))
+    seen.clear()
     lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0, fuse_frames=1),
-                       Reads(lambda r, b: read("")))
+                       Reads(lambda region, b: seen.append(region) or read("")))
     read_one_track(lane, [(f, plate_box) for f in frames])
-    assert lane.fused == 0  # fuse_frames 1: the best frame alone
+    best = max(frames, key=lambda f: quality(f, plate_box))
+    assert lane.fused == 0 and np.array_equal(seen[0], cut(best, (0, 70, 320, 160)))  # fuse_frames 1: alone
 
 
 def test_the_frames_kept_for_fusion_are_bounded_in_tracks_and_in_size():
