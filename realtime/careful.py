@@ -5,15 +5,17 @@ crop). A vehicle is seen for 20-50 frames, so the budget that matters is per veh
 of job come here from the worker:
 - a track's box: each frame's box of a track that wants a careful read is offered, the lane keeps
   the best offer per track (largest x most confident x sharpest) for `gather_s` at least and until
-  it is free, finds the plate again in the
-  region around it with profiles.careful's detector at the region's own scale (the camera lane's 256
-  px box is often cut short or loose), and reads it with profiles.careful (nearly as a single photo
-  is read: `vn_plate_g2`, two crops, both row splits). A sure read decides the track's text
-  (detector/tracking.py, `decision` below); an unsure one waits for the track's next careful read,
-  made from a later frame, to agree. Order: unconfirmed tracks first, then tracks whose unsure read
-  waits, then wide looks (below), then confirmed tracks never read carefully, then tracks whose careful
-  reads found nothing valid; a track gets `per_track` careful reads at most, so a parked vehicle is not
-  read over and over;
+  it is free, finds the plate again in the region around it with profiles.careful's detector at the
+  region's own scale (the camera lane's 256 px box is often cut short or loose), and reads it with
+  profiles.careful (nearly as a single photo is read: `vn_plate_g2`, two crops, both row splits) in
+  that region fused with the track's other recent frames of the same place (detector/fusion.py: each
+  frame of a small plate is blurred by the webcam's sub-pixel resampling in its own way; together
+  they make one sharper picture). A sure read decides the track's text (detector/tracking.py,
+  `decision` below); an unsure one waits for the track's next careful read, made from a later frame,
+  to agree. Order: unconfirmed tracks first, then tracks whose unsure read waits, then wide looks
+  (below), then confirmed tracks never read carefully, then tracks whose careful reads found nothing
+  valid; a track gets `per_track` careful reads at most, so a parked vehicle is not read over and
+  over;
 - a wide look: a camera frame in which the camera lane sees no plate, at most every
   `wide_look_s` per camera and only when the picture changed since that camera's last look
   (a vehicle came or left), and never when it looks like the picture in which its last wide
@@ -33,7 +35,8 @@ The lane keeps out of the camera lane's way: its thread runs at a lower CPU prio
 (realtime/threads.py `run_in_background`) and spends
 at most `cpu_share` of one core's time (it rests in proportion after each job); it uses models
 of its own (profiles.careful), keeps no frame but those it is asked to look at wide (one per
-camera at most) and small copies of plate regions, and hands its results back through
+camera at most) and small copies of plate regions (`fuse_frames` a track at most, for MAX_WINDOWS
+tracks), and hands its results back through
 `take_reads`, which the worker drains between batches.
 """
 from __future__ import annotations
@@ -334,8 +337,8 @@ class CarefulLane:
                     with self._ready:
                         self._empty[current.camera_id] = current.picture
             else:
+                box = self._refined(current.region, current.box)
                 region = self._fused(current)
-                box = self._refined(region, current.box)
                 text = self._read(region, box)
                 crop = crop_jpeg(region, box) if text.valid else None
                 reads = [CarefulRead(current.camera_id, current.track_id, text, crop)]
