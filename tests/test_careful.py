@@ -1,6 +1,7 @@
 """The careful lane: vehicles read once with the photo-grade pipeline, fed back into their tracks' votes."""
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import replace
@@ -19,6 +20,7 @@ from detector.results import PlateBox
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import (
     AGREEING,
+    MAX_FUSED_PIXELS,
     MAX_WINDOWS,
     NEVER_CAREFUL,
     RETRY,
@@ -39,6 +41,7 @@ from tests.test_fusion import plate
 from tests.test_fusion import streamed as streamed_frames
 from tests.test_tracking import Reader, box, frame, read, see
 from training import gate_data, real_data
+from training.real_data import streamed_frame
 
 
 class Reads:
@@ -589,3 +592,38 @@ def test_the_server_decides_a_vehicle_by_the_lanes_rule_an_unsure_read_waits_for
     assert [alnum(e["text"]) for e in client.events] == [truth], client.events
     careful = agreeing_server.health().json()["careful"]
     assert careful["reads"] == 2 and careful["failed"] == 0, careful  # one read alone decided nothing
+
+
+def small_real_plate() -> np.ndarray:
+    """A real photo (vn-real's evaluation split) whose plate the camera profile finds, small enough for the
+    careful lane to fuse its frames."""
+    if not real_data.REAL_DIR.exists():
+        pytest.skip("../shared/data/vn-real is not here")
+    detector = PersistentDetector()
+    for photo in real_data.split(real_data.load())[1]:
+        image = decode(streamed(photo.path)[0])
+        boxes = detector.camera.locate_batch([image])[0]
+        if len(boxes) == 1:
+            x1, y1, x2, y2 = window_around(image.shape, boxes[0])
+            if (x2 - x1) * (y2 - y1) <= MAX_FUSED_PIXELS:
+                return cv2.imread(str(photo.path))
+    raise AssertionError("no vn-real photo with one small plate")
+
+
+@pytest.mark.slow
+def test_the_server_reads_a_small_plate_from_its_frames_fused(server):
+    """A still vehicle streamed as a webcam streams it (each frame moved by a fraction of a pixel): its
+    careful read is of its frames fused, and every frame still gets its result."""
+    image = small_real_plate()
+    rng = random.Random(0)
+    jpegs = [streamed_frame(image, rng) for _ in range(20)]  # held 2 s
+    before = server.health().json()["careful"]
+    client = EventClient(server.url)
+    try:
+        stream_in_order(client, "fused-0", jpegs, fps=10)
+        time.sleep(1.0)
+    finally:
+        client.close()
+    careful = server.health().json()["careful"]
+    assert len(client.results) == len(jpegs)
+    assert careful["fused"] > before["fused"] and careful["failed"] == before["failed"], careful
