@@ -224,7 +224,8 @@ class CarefulLane:
         self._empty: dict[str, np.ndarray] = {}  # camera -> the last picture a wide look found no plate in
         self._pause = threading.Event()  # never set: a real sleep, also under eventlet
         self.done = 0  # careful reads made (for /health)
-        self.failed = 0  # jobs the models raised on (a read, a wide look, or a refine read as boxed)
+        self.failed = 0  # jobs the models raised on (a read, a wide look, or a refine read as boxed; a fusion
+        # that broke: read from the best frame alone)
         self.wide_looks = 0  # wide looks made
         self.fused = 0  # careful reads of a picture fused from more than one frame
         self._thread = threading.Thread(target=self._run, name="careful-lane", daemon=True)

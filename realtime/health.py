@@ -33,7 +33,8 @@ def health_report(runtime: Runtime) -> dict:
         "cameras": {cid: cam.summary() for cid, cam in runtime.stats.cameras.items()},
         **totals,
         "waiting": runtime.slots.waiting(),
-        # None: no careful lane; failed: reads the models raised on (each spends its vehicle's try);
+        # None: no careful lane; failed: reads the models raised on (each spends its vehicle's try; a fusion
+        # that broke is read from the best frame alone);
         # wide_looks: frames with no plate for the camera lane that it searched at its own size;
         # fused: careful reads of a picture fused from several frames of its vehicle (detector/fusion.py)
         "careful": {

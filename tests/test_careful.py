@@ -391,6 +391,21 @@ def test_frames_of_another_place_in_the_picture_are_not_fused_and_one_frame_alon
     assert lane.fused == 0 and np.array_equal(seen[0], cut(best, (0, 70, 320, 160)))  # fuse_frames 1: alone
 
 
+def test_a_fusion_that_breaks_is_counted_and_the_best_frame_is_read_alone(monkeypatch):
+    def breaks(reference, others):
+        raise RuntimeError("fusion broke on these frames")
+
+    monkeypatch.setattr("realtime.careful.fuse", breaks)  # a fault put in: no real frames break it today
+    frames, plate_box = small_plate_frames(4)
+    seen = []
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0),
+                       Reads(lambda region, b: seen.append(region) or read("51F-123.45")))
+    (careful,) = read_one_track(lane, [(f, plate_box) for f in frames])
+    best = max(frames, key=lambda f: quality(f, plate_box))
+    assert np.array_equal(seen[0], cut(best, (0, 70, 320, 160))) and careful.text.valid
+    assert lane.failed == 1 and lane.fused == 0 and lane.done == 1
+
+
 def test_the_frames_kept_for_fusion_are_bounded_in_tracks_and_in_size():
     lane = CarefulLane(CarefulConfig(), Reads(lambda r, b: read("")))  # not started: offers pile up
     tracker = CameraTracker(TrackingConfig())
