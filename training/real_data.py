@@ -114,11 +114,10 @@ def eval_boxes(*paths: Path) -> dict[str, ReferenceBox]:
 def webcam_frame(image, dx: float, dy: float) -> bytes:
     """A still scene's next webcam frame: the picture moved by (dx, dy) pixels and compressed again."""
     import cv2
-    import numpy as np
 
-    shift = np.float32([[1, 0, dx], [0, 1, dy]])
-    moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
-    return cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    from detector.fusion import moved
+
+    return cv2.imencode(".jpg", moved(image, (dx, dy)), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
 def streamed_frame(image, rng: random.Random) -> bytes:
