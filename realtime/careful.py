@@ -42,7 +42,7 @@ tracks), and hands its results back through
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from time import monotonic
 from typing import Protocol
 
@@ -198,7 +198,7 @@ class Window:
     """A track's most recent frames, each cut at one window of its camera's frames (for fusion)."""
     at: tuple[int, int, int, int]
     frames: deque  # of regions, the newest last
-    offered: float = field(default_factory=monotonic)  # when its last frame came
+    offered: float = 0.0  # when its last frame came (monotonic)
 
     def holds(self, box: PlateBox) -> bool:
         """Whether a box lies within the window (its vehicle has not moved off it)."""
@@ -354,8 +354,9 @@ class CarefulLane:
         with self._ready:
             window = self._windows.get((current.camera_id, current.track_id))
             kept = list(window.frames) if window is not None and window.at == current.window else []
-        others = [frame for frame in kept if frame is not current.region][-(self.config.fuse_frames - 1):]
-        if self.config.fuse_frames == 1 or not others:
+        others = [frame for frame in kept if frame is not current.region]
+        others = others[max(0, len(others) - (self.config.fuse_frames - 1)):]  # the most recent
+        if not others:
             return current.region
         try:
             fused = fuse(current.region, others)
