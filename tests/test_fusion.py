@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from detector.fusion import fuse, registered
+from realtime.frames import decode
 from training.real_data import webcam_frame
 
 
@@ -23,7 +24,7 @@ def streamed(image: np.ndarray, count: int, seed: int = 0):
     """count webcam frames of the still image as the real replay streams it, and how far each is moved."""
     rng = random.Random(seed)
     shifts = [np.array([rng.uniform(-1, 1), rng.uniform(-1, 1)]) for _ in range(count)]
-    return [cv2.imdecode(np.frombuffer(webcam_frame(image, *s), np.uint8), 1) for s in shifts], shifts
+    return [decode(webcam_frame(image, *s)) for s in shifts], shifts  # as the server decodes them
 
 
 def ideal(image: np.ndarray, shift: np.ndarray) -> np.ndarray:
