@@ -5,11 +5,11 @@ pixel off the last (the camera and the vehicle shake, the sensor resamples). Eac
 characters are blurred by that resampling, by a different amount in each frame, and the reader
 misreads the blurrier ones: on vn-real's evaluation photos streamed as bench/real_replay.py streams
 them, the careful profile reads 0.680 of the files and 0.607 of the sharpest of 15 frames (around the
-photo path's box). The frames
-together hold what each lost: registered to the sharpest to a fiftieth of a pixel (OpenCV's ECC) and
-solved for the one picture that, moved by each frame's shift, looks like every frame (least squares,
-Landweber iterations), they read 0.648 (15 frames; 8: 0.630, 5: 0.617; the same frames' sharpest 0.607,
-0.615, 0.596). A frame that does not register (the vehicle moved, the light changed) is left out.
+photo path's box). The frames together hold what each lost: registered to the sharpest to a fiftieth
+of a pixel (OpenCV's ECC) and solved for the one picture that, moved by each frame's shift, looks like
+every frame (least squares, Landweber iterations), they read 0.648 (15 frames; 8: 0.630, 5: 0.617; the
+same frames' sharpest 0.607, 0.615, 0.596). A frame that does not register (the vehicle moved, the
+light changed) is left out.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def fuse(reference: np.ndarray, others: Sequence[np.ndarray]) -> np.ndarray:
     return np.clip(picture + 0.5, 0, 255).astype(np.uint8)
 
 
-def moved(picture: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def moved(picture: np.ndarray, shift: Sequence[float]) -> np.ndarray:
     """The picture moved by shift (dx, dy) pixels, resampled bilinearly, its edges repeated."""
     matrix = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
     return cv2.warpAffine(picture, matrix, picture.shape[1::-1], flags=cv2.INTER_LINEAR,
