@@ -26,7 +26,10 @@ Printed per set (a photo's text counts when the A-Z0-9 of a read equals the capt
   target is event >= 0.95 x photo path;
 - photo streamed: the photo path's share on the first frame of each hold as it was streamed.
 The JSON report also has each photo's outcome (`per_photo`: its events, the texts shown late in its
-hold, and the offline paths' reads) to look at the misses.
+hold, and the offline paths' reads) to look at the misses. With --careful-log the server logs each careful
+read (server.log_level DEBUG): each photo gets its tracks' careful reads, and the report counts the misses
+that a careful read did read right (the lane's rules lost them) apart from those no careful read did (the
+reader did).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import math
 import multiprocessing as mp
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,13 +97,15 @@ def run_camera(
     frames = camera_frames(photos, hold, gap, seed=index)
     camera_id = f"gate{index}"
     sent: list[float] = []
-    results: list[tuple[int, float, list[str]]] = []  # frame_id, received, texts shown
+    results: list[tuple[int, float, list[str], list[int]]] = []  # frame_id, received, texts and tracks shown
     stages: list[dict] = []  # the server's timing_ms of each result
     events: list[tuple[float, str]] = []  # received, text
     sio = socketio.Client(reconnection=False)
 
     def on_result(r: dict) -> None:
-        results.append((r["frame_id"], time.perf_counter(), [alnum(d["text"]) for d in r["detections"]]))
+        shown = r["detections"]
+        results.append((r["frame_id"], time.perf_counter(), [alnum(d["text"]) for d in shown],
+                        [d["track_id"] for d in shown]))
         stages.append(r["timing_ms"])
 
     sio.on("detection_result", on_result)
@@ -115,26 +121,44 @@ def run_camera(
     out.put({"camera": index, "sent": sent, "results": results, "events": events, "stages": stages})
 
 
+CAREFUL_READ = re.compile(
+    r"careful read camera='(?P<camera>[^']*)' track=(?P<track>\d+) (?P<priority>\w+) fused=(?P<fused>\w+) "
+    r"text='(?P<text>[^']*)' confidence=(?P<confidence>[\d.]+) valid=(?P<valid>\w+)")
+
+
+def careful_reads(log_text: str) -> dict[tuple[str, int], list[dict]]:
+    """The careful reads a server logged (realtime/careful.py at DEBUG), by (camera, track), in order."""
+    reads: dict[tuple[str, int], list[dict]] = {}
+    for m in CAREFUL_READ.finditer(log_text):
+        reads.setdefault((m["camera"], int(m["track"])), []).append(
+            {"priority": m["priority"], "fused": m["fused"] == "True", "text": alnum(m["text"]),
+             "confidence": float(m["confidence"]), "valid": m["valid"] == "True"})
+    return reads
+
+
 def judge(
-    photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap: int, window_s: float
+    photos: list[Photo], streams: list[dict], cameras: int, hold: int, gap: int, window_s: float,
+    careful: dict[tuple[str, int], list[dict]] | None = None,
 ) -> dict:
-    """The live figures of one set from what each camera sent and received (`window_s`: events.window_s)."""
+    """The live figures of one set from what each camera sent and received (`window_s`: events.window_s);
+    `careful`: the careful reads by (camera, track), when the server logged them."""
     period = hold + gap
     right_events = wrong_events = late_right = late_total = sent_total = answered = 0
+    careful_misses = {"read_right": 0, "never_read_right": 0}
     first_right, latencies, stages = [], [], []
     per_photo: list[dict] = [{} for _ in photos]  # what each photo got, for looking at the misses
     for stream in streams:
         mine = photos[stream["camera"] :: cameras]
         sent = stream["sent"]
         starts = [sent[k * period] for k in range(len(mine))] + [sent[-1] + 1.0]
-        by_photo: dict[int, list[tuple[int, float, list[str]]]] = {}  # photo index -> its frames' results
+        by_photo: dict[int, list[tuple]] = {}  # photo index -> its frames' results (as in run_camera)
         for result in stream["results"]:
             by_photo.setdefault(result[0] // period, []).append(result)
         alive: dict[str, float] = {}  # plate -> when its event on this camera was last seen
         for k, photo in enumerate(mine):
             window = (starts[k], starts[k + 1] + AFTER_S)
             shown = by_photo.get(k, [])
-            seen = [received for _, received, texts in shown if photo.text in texts]
+            seen = [received for _, received, texts, _ in shown if photo.text in texts]
             announced = any(
                 window[0] <= t <= window[1] and text == photo.text for t, text in stream["events"]
             )
@@ -142,21 +166,27 @@ def judge(
             if announced or continued:
                 right_events += 1
                 alive[photo.text] = starts[k + 1]
-            late_texts = [texts for fid, _, texts in shown if hold - LATE_FRAMES <= fid % period < hold]
-            per_photo[stream["camera"] + k * cameras] = {
+            late_texts = [texts for fid, _, texts, _ in shown if hold - LATE_FRAMES <= fid % period < hold]
+            row = per_photo[stream["camera"] + k * cameras] = {
                 "photo": str(photo.path),
                 "text": photo.text,
                 "right": announced or continued,
                 "events": [text for t, text in stream["events"] if window[0] <= t <= window[1]],
                 "shown_late": sorted({t for texts in late_texts for t in texts}),
             }
+            if careful is not None:
+                tracks = sorted({track for *_, shown_tracks in shown for track in shown_tracks})
+                row["careful"] = [r for t in tracks for r in careful.get((f"gate{stream['camera']}", t), [])]
+                if not row["right"]:
+                    read_right = any(r["text"] == photo.text for r in row["careful"])
+                    careful_misses["read_right" if read_right else "never_read_right"] += 1
             if seen:
                 first_right.append((min(seen) - starts[k]) * 1000)
             late_total += len(late_texts)
             late_right += sum(photo.text in texts for texts in late_texts)
         texts_there = {p.text for p in mine}
         wrong_events += sum(text not in texts_there for _, text in stream["events"])
-        latencies += [(received - sent[fid]) * 1000 for fid, received, _ in stream["results"]]
+        latencies += [(received - sent[fid]) * 1000 for fid, received, *_ in stream["results"]]
         sent_total, answered = sent_total + len(sent), answered + len(stream["results"])
         stages += stream["stages"]
     return {
@@ -174,6 +204,7 @@ def judge(
         "stages_ms": {k: round(sum(t[k] for t in stages) / len(stages), 1) for k in stages[0]}
         if stages
         else {},
+        **({"careful_misses": careful_misses} if careful is not None else {}),
         "per_photo": per_photo,
     }
 
@@ -185,13 +216,16 @@ def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) ->
         if getattr(args, k) is not None
     }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
+    server_section = {"log_level": "DEBUG"} if args.careful_log else {}
     if args.still_s is not None:
         tracking["still_s"] = args.still_s
     profiles = {}
     if args.careful_crops:  # a whole profile: start_server replaces a section's keys, not deeper
         shipped = yaml.safe_load((ROOT / "config.yaml").read_text())["profiles"]["careful"]
         profiles = {"careful": shipped | {"crops": args.careful_crops}}
-    server, url = start_server({"careful": careful, "tracking": tracking, "profiles": profiles}, log_path)
+    server, url = start_server(
+        {"careful": careful, "tracking": tracking, "profiles": profiles, "server": server_section}, log_path
+    )
     try:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
@@ -222,7 +256,8 @@ def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) ->
         server.terminate()
         server.wait(30)
     window_s = load_config(ROOT / "config.yaml", env={}).events.window_s
-    return judge(photos, streams, args.cameras, args.hold, args.gap, window_s) | {"careful": careful}
+    reads = careful_reads(log_path.read_text()) if args.careful_log else None
+    return judge(photos, streams, args.cameras, args.hold, args.gap, window_s, reads) | {"careful": careful}
 
 
 def offline_paths(photos: list[Photo], cameras: int, hold: int, gap: int) -> dict:
@@ -310,6 +345,10 @@ def main() -> None:
     parser.add_argument(
         "--live-only", action="store_true", help="skip the photo and camera paths (slow, offline)"
     )
+    parser.add_argument(
+        "--careful-log", action="store_true",
+        help="the server logs each careful read (log_level DEBUG); each photo gets its tracks' careful reads",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -350,6 +389,10 @@ def main() -> None:
             f"       frames answered {r['answered']}; stages ms (mean): {r['stages_ms']}; "
             f"careful lane: {r['careful']}"
         )
+        if "careful_misses" in r:
+            misses = r["careful_misses"]
+            print(f"       missed photos: {misses['read_right']} with a careful read of the right text, "
+                  f"{misses['never_read_right']} without")
     print(f"wrote {path}")
 
 

@@ -41,6 +41,7 @@ tracks), and hands its results back through
 """
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, replace
 from time import monotonic
@@ -53,6 +54,8 @@ from detector.fusion import fuse
 from detector.results import PlateBox, PlateText
 from detector.tracking import Track, crop_jpeg
 from realtime.threads import real_threading, run_in_background
+
+log = logging.getLogger("plates")
 
 # the region copied around a box, as a share of its width and height on each side: room for the careful
 # detector to find the plate again (Pipeline.refine) where the camera lane's box cut it short
@@ -72,6 +75,7 @@ MAX_FUSED_PIXELS = 34_000
 # nothing; when they came first, six vn-real cameras got 0.19 of their vehicles right instead of 0.44);
 # a vehicle's second look for an unsure read comes before wide looks too: its vehicle leaves soon
 UNCONFIRMED, AGREEING, WIDE_LOOK, NEVER_CAREFUL, RETRY = range(5)
+PRIORITIES = ("unconfirmed", "agreeing", "wide_look", "never_careful", "retry")  # their names, for the log
 
 
 class Pipeline(Protocol):  # detector.persistent.Pipeline as the lane uses it (importing it would load torch)
@@ -343,6 +347,11 @@ class CarefulLane:
                 text = self._read(region, box)
                 crop = crop_jpeg(region, box) if text.valid else None
                 reads = [CarefulRead(current.camera_id, current.track_id, text, crop)]
+                # what each vehicle's careful reads said, to look at a misread one (server.log_level DEBUG;
+                # bench/real_replay.py --careful-log)
+                log.debug("careful read camera=%r track=%d %s fused=%s text=%r confidence=%.3f valid=%s",
+                          current.camera_id, current.track_id, PRIORITIES[current.priority],
+                          region is not current.region, text.text, text.confidence, text.valid)
             with self._ready:
                 self._reads += reads
                 self._busy = None

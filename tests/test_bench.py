@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from realtime.careful import PRIORITIES
 from tests.conftest import ROOT
 
 
@@ -139,6 +140,7 @@ def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
             "2",
             "--hold",
             "5",
+            "--careful-log",
             "--out",
             str(tmp_path),
         ],
@@ -149,6 +151,11 @@ def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     gate = json.loads((tmp_path / "real-replay-gate.json").read_text())["gate"]
+    # --careful-log: each photo's tracks' careful reads, parsed from the server's log; each miss counted once
+    assert any(row["careful"] for row in gate["per_photo"]), gate["per_photo"]
+    reads = [r for row in gate["per_photo"] for r in row["careful"]]
+    assert all(r["priority"] in PRIORITIES and isinstance(r["confidence"], float) for r in reads), reads
+    assert sum(gate["careful_misses"].values()) == [row["right"] for row in gate["per_photo"]].count(False)
     assert gate["photos"] == 4 and gate["latency_ms"]["p95"] is not None
     assert 0 <= gate["event"] <= 1 and 0 <= gate["photo_path"] <= 1
     assert [row["right"] for row in gate["per_photo"]].count(True) == round(gate["event"] * 4)
