@@ -212,7 +212,7 @@ def judge(
 def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) -> dict:
     careful = {"enabled": not args.no_careful} | {
         k: getattr(args, k)
-        for k in ("cpu_share", "wide_look_s", "gather_s", "fuse_frames")
+        for k in ("cpu_share", "wide_look_s", "gather_s", "fuse_frames", "agree_at")
         if getattr(args, k) is not None
     }
     tracking = {"unconfirmed_every": args.unconfirmed_every} if args.unconfirmed_every else {}
@@ -323,6 +323,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--fuse-frames", type=int, default=None, help="careful.fuse_frames (default: as config.yaml; 1: none)"
+    )
+    parser.add_argument(
+        "--agree-at", type=float, default=None,
+        help="careful.agree_at (default: as config.yaml; careful.min_confidence: no unsure reads agree)",
     )
     parser.add_argument(
         "--unconfirmed-every", type=int, default=0, help="tracking.unconfirmed_every (0: as config.yaml)"

@@ -157,6 +157,26 @@ def test_an_unsure_careful_read_that_the_camera_lanes_vote_agrees_with_decides_a
     assert track.confirmed and track.careful is not None and track.crop == b"agrees"
 
 
+def test_two_frames_read_alike_decide_a_plate_that_each_read_alone_is_too_unsure_of():
+    config = CarefulConfig(per_track=3, min_confidence=0.6, decide_at=0.7, agree_at=0.5)
+
+    def unsure(text, conf):  # as the lane hands on a read under min_confidence: not valid
+        return read(text, conf=conf, valid=False)
+
+    track, add = careful_track(config)
+    add(unsure("51F-123.45", 0.52), None)
+    assert not track.confirmed and priority(track, config) == RETRY
+    add(unsure("51F-123.45", 0.55), None)  # another frame, read alike
+    assert track.confirmed and track.text == "51F-123.45" and priority(track, config) is None
+    for first, second in [(unsure("51F-123.45", 0.45), unsure("51F-123.45", 0.55)),  # one under agree_at
+                          (unsure("51F-123.45", 0.52), unsure("51F-128.45", 0.55)),  # read otherwise
+                          (unsure("50281", 0.55), unsure("50281", 0.58))]:  # alike, but no plate's format
+        track, add = careful_track(config)
+        add(first, None)
+        add(second, None)
+        assert not track.confirmed and track.careful is None, (first, second)
+
+
 def test_after_its_last_careful_read_a_track_takes_its_surest_valid_one_if_any():
     config = CarefulConfig(per_track=3, min_confidence=0.6, decide_at=0.7)
     track, add = careful_track(config)
@@ -167,7 +187,7 @@ def test_after_its_last_careful_read_a_track_takes_its_surest_valid_one_if_any()
     assert track.confirmed and track.text == "51F-128.45" and track.crop == b"second"  # the surest, its crop
     track, add = careful_track(config)
     for _ in range(3):
-        add(read("51F-123.45", conf=0.5, valid=False), None)  # under min_confidence: the lane made it invalid
+        add(read("51F-123.45", conf=0.45, valid=False), None)  # under min_confidence and agree_at
     assert not track.confirmed and track.careful is None and priority(track, config) is None  # tries spent
 
 
