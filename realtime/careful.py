@@ -75,8 +75,8 @@ MAX_FUSED_PIXELS = 34_000
 # job priorities, lowest first: a vehicle in view before a plate that may be there (most wide looks find
 # nothing; when they came first, six vn-real cameras got 0.19 of their vehicles right instead of 0.44);
 # a vehicle's second look for an unsure read comes before wide looks too: its vehicle leaves soon
-UNCONFIRMED, AGREEING, WIDE_LOOK, NEVER_CAREFUL, RETRY = range(5)
 PRIORITIES = ("unconfirmed", "agreeing", "wide_look", "never_careful", "retry")  # their names, for the log
+UNCONFIRMED, AGREEING, WIDE_LOOK, NEVER_CAREFUL, RETRY = range(len(PRIORITIES))
 
 
 class Pipeline(Protocol):  # detector.persistent.Pipeline as the lane uses it (importing it would load torch)
