@@ -162,17 +162,18 @@ def priority(track: Track, config: CarefulConfig) -> int | None:
 
 def decision(tries: list[PlateText], camera_text: str, config: CarefulConfig) -> PlateText | None:
     """What a track's careful reads so far (the last one last; valid only when at least min_confidence
-    sure) decide, None: nothing yet. The last read decides when it is decide_at sure, or when an earlier
-    one (another frame read the same way) or the camera lane's vote (another reader) agrees with it, or when
-    an earlier one reads the same plate-format text and both are agree_at sure; after per_track reads, the
-    surest valid one does."""
+    sure) decide, None: nothing yet. The last read decides when it is valid and decide_at sure, or valid
+    and the camera lane's vote (another reader) agrees with it, or when an earlier one (another frame)
+    read the same plate-format text and both are agree_at sure (at most min_confidence: two valid reads
+    that agree always do); after per_track reads, the surest valid one does."""
     last = tries[-1]
-    if last.valid and (last.confidence >= config.decide_at or last.text == camera_text
-                       or any(t.valid and t.text == last.text for t in tries[:-1])):
+    if last.valid and (last.confidence >= config.decide_at or last.text == camera_text):
         return last
+    # the lane clears `valid` of a read under min_confidence: whether its text fits a plate format is asked
+    # again here
     if last.confidence >= config.agree_at and normalise(last.text).valid and any(
             t.text == last.text and t.confidence >= config.agree_at for t in tries[:-1]):
-        return last  # unsure alone (so not valid here), but two frames read it alike
+        return last
     if len(tries) >= config.per_track:
         return max((t for t in tries if t.valid), key=lambda t: t.confidence, default=None)
     return None
