@@ -87,6 +87,11 @@ def camera_frames(photos: list[Photo], hold: int, gap: int, seed: int) -> list[b
     return frames
 
 
+def camera_id(index: int) -> str:
+    """The camera id the replay's camera `index` streams as."""
+    return f"gate{index}"
+
+
 def run_camera(
     url: str, index: int, photos: list[Photo], hold: int, gap: int, fps: float, nice: int, out: mp.Queue
 ) -> None:
@@ -95,7 +100,7 @@ def run_camera(
     os.nice(nice)  # the cameras' own CPU is not the server's on a real site: --client-nice gives it back
 
     frames = camera_frames(photos, hold, gap, seed=index)
-    camera_id = f"gate{index}"
+    camera = camera_id(index)
     sent: list[float] = []
     results: list[tuple[int, float, list[str], list[int]]] = []  # frame_id, received, texts and tracks shown
     stages: list[dict] = []  # the server's timing_ms of each result
@@ -114,7 +119,7 @@ def run_camera(
     start = time.perf_counter()
     for i, jpeg in enumerate(frames):
         sent.append(time.perf_counter())
-        sio.emit("video_frame", {"camera_id": camera_id, "frame": jpeg, "frame_id": i})
+        sio.emit("video_frame", {"camera_id": camera, "frame": jpeg, "frame_id": i})
         time.sleep(max(0.0, start + (i + 1) / fps - time.perf_counter()))
     time.sleep(AFTER_S + 1.0)  # the last results and events
     sio.disconnect()
@@ -176,7 +181,8 @@ def judge(
             }
             if careful is not None:
                 tracks = sorted({track for *_, shown_tracks in shown for track in shown_tracks})
-                row["careful"] = [r for t in tracks for r in careful.get((f"gate{stream['camera']}", t), [])]
+                camera = camera_id(stream["camera"])
+                row["careful"] = [r for t in tracks for r in careful.get((camera, t), [])]
                 if not row["right"]:
                     read_right = any(r["text"] == photo.text for r in row["careful"])
                     careful_misses["read_right" if read_right else "never_read_right"] += 1

@@ -36,6 +36,38 @@ def test_health_latency_counts_only_while_the_cameras_stream():
     assert report["health_ms"]["max"] == 7.0 and report["health_ms"]["p50"] == 6.0
 
 
+def test_the_real_replay_gives_each_photo_its_shown_tracks_careful_reads_and_sorts_its_misses():
+    from pathlib import Path
+
+    from bench.real_replay import Photo, careful_reads, judge
+
+    photos = [Photo(Path(f"{name}.jpg"), text) for name, text in [("a", "51F12345"), ("b", "30A99999"),
+                                                                  ("c", "29A11111")]]
+    # one camera, each photo held 3 frames then 1 empty: photos a, b, c show tracks 1, 2, 3, each misread
+    results = [(0, 0.05, ["51F12845"], [1]), (1, 0.15, ["51F12845"], [1]), (4, 0.45, ["30A99998"], [2]),
+               (8, 0.85, ["29A11117"], [3])]
+    sent = [0.1 * i for i in range(12)]
+    stream = {"camera": 0, "sent": sent, "results": results, "events": [], "stages": []}
+    log = "\n".join(
+        f"2026-12-07 12:00:00,000 DEBUG plates: careful read camera='gate{camera}' track={track} {priority} "
+        f"fused=True text='{text}' confidence=0.550 valid=False"
+        for camera, track, priority, text in [
+            (0, 1, "unconfirmed", "51F-123.45"),  # photo a's track read right, no event: the rules lost it
+            (0, 2, "unconfirmed", "30A-999.98"),  # photo b's track never read right: the reader lost it
+            (0, 3, "unconfirmed", "29A-111.17"),  # and photo c's
+            (0, 9, "retry", "30A-999.99"),  # a track no photo showed
+            (1, 2, "unconfirmed", "30A-999.99"),  # another camera's track 2
+        ])
+    reads = careful_reads(log)
+    report = judge(photos, [stream], cameras=1, hold=3, gap=1, window_s=5.0, careful=reads)
+    a, b, _ = report["per_photo"]
+    assert [r["text"] for r in a["careful"]] == ["51F12345"] and a["careful"][0]["priority"] == "unconfirmed"
+    assert [r["text"] for r in b["careful"]] == ["30A99998"]
+    assert report["careful_misses"] == {"read_right": 1, "never_read_right": 2}
+    without = judge(photos, [stream], cameras=1, hold=3, gap=1, window_s=5.0)  # no --careful-log
+    assert "careful_misses" not in without and "careful" not in without["per_photo"][0]
+
+
 def run(fps=100.0, ratio=1.0, p95=50.0, unaccounted=0) -> dict:
     """A server's summary as verdicts() reads it: every other target met."""
     return {"processed_fps": fps, "processed_ratio": ratio, "accuracy": 1.0, "latency_ms": {"p95": p95},
