@@ -187,4 +187,14 @@ def normalise(text: str) -> FormattedPlate:
     parts = [alnum(p) for p in re.split(r"[\s/|]+", text.strip()) if alnum(p)]
     if len(parts) == 2 and len(parts[1]) in (4, 5) and len(parts[0]) in (2, 3, 4, 5):
         return normalise_rows(parts)
-    return normalise_rows(["".join(parts)])
+    joined = "".join(parts)
+    plate = normalise_rows([joined])
+    if plate.valid or re.search(r"[^0-9A-Za-zĐđ]", text.strip()):
+        return plate  # separators say how the plate is written
+    # letters and digits alone say nothing of the rows (60AA24488, as typed into a plate list, is the
+    # motorbike plate 60-AA 244.88, not a car's invalid 60AA-244.88): where one row fits no plate, two may
+    for top in (3, 4, 5):
+        rows = normalise_rows([joined[:top], joined[top:]])
+        if rows.valid:
+            return rows
+    return plate

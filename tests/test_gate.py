@@ -26,6 +26,8 @@ from tests.test_plate_log import database
 
 @pytest.mark.parametrize("read, listed, kind", [
     ("51F-123.45", "51f12345", "exact"),  # the canonical form: case and separators do not count
+    ("60-AA 244.88", "60aa24488", "exact"),  # a motorbike listed as typed, its rows not given
+    ("59-X2 123.45", "59X212345", "exact"),
     ("51F-123.45", "51F-123.46", "confusion"),  # 6 read as 5
     ("59-X1 123.95", "59-X1 123.85", "confusion"),  # 8 read as 9, a motorbike
     ("KP-47-90", "KP-47-98", "confusion"),  # military

@@ -32,6 +32,10 @@ VALID = [
     ("50SA-2034", "50SA-2034"),
     ("29XA-1234", "29XA-1234"),
     ("36RM-000.81", "36RM-000.81"), # a trailer
+    ("60AA24488", "60-AA 244.88"),  # a two-row plate as typed, with no separator: not a car's invalid 60AA
+    ("59x212345", "59-X2 123.45"),  # (not 59XZ-123.45)
+    ("29B119526", "29-B1 195.26"),
+    ("60MD100391", "60-MD1 003.91"),
     ("CD-10-44", "CD-10-44"),       # military units starting with C, D, F
     ("CB-10-23", "CB-10-23"),
     ("DB-18-89", "DB-18-89"),
@@ -62,7 +66,7 @@ INVALID = [
     "13A-123.45",     # 13 is no province code
     "42A-123.45",     # nor is 42
     "51W-123.45",     # W is never a series letter
-    "51FF-123.45",    # FF is no special series
+    "51FF-123.45",    # FF is no special series (written as a car: not taken for a motorbike's 51-FF)
     "71LA-007.25",    # LA takes four digits
     "36RM-0081",      # RM five
     "51F-123",        # too few digits
