@@ -155,15 +155,9 @@ def priority(track: Track, config: CarefulConfig) -> int | None:
         return None  # decided, or its tries are spent
     if track.careful_reads == 0:
         return UNCONFIRMED if not track.confirmed else NEVER_CAREFUL
-    if any(agreeable(t, config) for t, _ in track.careful_tries):
+    if any(t.valid for t, _ in track.careful_tries):
         return AGREEING  # an unsure read waits for another frame to agree while the vehicle is there
-    return RETRY  # nothing another frame could agree with: one more try when nothing more urgent waits
-
-
-def agreeable(read: PlateText, config: CarefulConfig) -> bool:
-    """Whether a later careful read that agrees with this one can decide its track (`decision`): it is valid,
-    or at least agree_at sure and of a plate's format (the lane clears `valid` under min_confidence)."""
-    return read.valid or read.confidence >= config.agree_at and normalise(read.text).valid
+    return RETRY  # nothing valid found: one more try when nothing more urgent waits
 
 
 def decision(tries: list[PlateText], camera_text: str, config: CarefulConfig) -> PlateText | None:
@@ -175,7 +169,9 @@ def decision(tries: list[PlateText], camera_text: str, config: CarefulConfig) ->
     last = tries[-1]
     if last.valid and (last.confidence >= config.decide_at or last.text == camera_text):
         return last
-    if last.confidence >= config.agree_at and agreeable(last, config) and any(
+    # the lane clears `valid` of a read under min_confidence: whether its text fits a plate format is asked
+    # again here
+    if last.confidence >= config.agree_at and normalise(last.text).valid and any(
             t.text == last.text and t.confidence >= config.agree_at for t in tries[:-1]):
         return last
     if len(tries) >= config.per_track:
