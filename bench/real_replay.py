@@ -225,10 +225,13 @@ def stream_set(photos: list[Photo], args: argparse.Namespace, log_path: Path) ->
     server_section = {"log_level": "DEBUG"} if args.careful_log else {}
     if args.still_s is not None:
         tracking["still_s"] = args.still_s
+    # whole profiles: start_server replaces a section's keys, not deeper
+    shipped = yaml.safe_load((ROOT / "config.yaml").read_text())["profiles"]
     profiles = {}
-    if args.careful_crops:  # a whole profile: start_server replaces a section's keys, not deeper
-        shipped = yaml.safe_load((ROOT / "config.yaml").read_text())["profiles"]["careful"]
-        profiles = {"careful": shipped | {"crops": args.careful_crops}}
+    if args.careful_crops:
+        profiles["careful"] = shipped["careful"] | {"crops": args.careful_crops}
+    if args.camera_network:
+        profiles["camera"] = shipped["camera"] | {"network": args.camera_network}
     server, url = start_server(
         {"careful": careful, "tracking": tracking, "profiles": profiles, "server": server_section}, log_path
     )
@@ -345,6 +348,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--careful-crops", type=int, default=0, help="profiles.careful.crops (0: as config.yaml)"
+    )
+    parser.add_argument(
+        "--camera-network", default=None, help="profiles.camera.network (default: as config.yaml)"
     )
     parser.add_argument(
         "--client-nice",
