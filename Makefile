@@ -36,7 +36,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 evaluate: $(VENV)/.installed
-	$(PY) -m training.evaluate --readers vn_plate english_g2 --json artifacts/eval.json
+	$(PY) -m training.evaluate --readers vn_plate64 vn_plate english_g2 --json artifacts/eval.json
 
 # retraining needs the base detector from the pyplatex package (MIT), without its dependencies
 train-detector: $(VENV)/.installed

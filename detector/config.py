@@ -160,10 +160,10 @@ class Profiles:
     """The three ways the server looks at images (`profiles:` in config.yaml)."""
 
     # live camera frames: six cameras at 10 fps on two cores leave ~30 ms of CPU a frame; plates in
-    # 640x480 frames are still found at 256, and vn_plate is a small, fast recogniser. The photos' detector
+    # 640x480 frames are still found at 256, and vn_plate64 is a small, fast recogniser. The photos' detector
     # (below) finds 0.87 of vn-real's plates in a streamed frame at 256, against 0.75 for the first one
     # tuned on real photos (plate_yolov8n_int8.onnx), and as many synthetic and vn-gate plates
-    camera: Profile = Profile(Path("models/plate_yolov8n_photos_int8.onnx"), 256, "vn_plate")
+    camera: Profile = Profile(Path("models/plate_yolov8n_photos_int8.onnx"), 256, "vn_plate64")
     # single photos (POST /detect, python -m detector): nothing waits behind them, and their plates are
     # often small. The photos' detector was tuned on more real photos; at 480 it finds 0.96 of the real
     # evaluation photos' plates (0.87 at 256); vn_plate_g2 reads real plates better, 6x slower; 4 crops

@@ -1,6 +1,6 @@
 """The careful lane: each vehicle read once with the `careful` profile, in a thread of its own.
 
-The camera lane reads every frame quickly (profiles.camera: a 256 px detector, `vn_plate`, one
+The camera lane reads every frame quickly (profiles.camera: a 256 px detector, `vn_plate64`, one
 crop). A vehicle is seen for 20-50 frames, so the budget that matters is per vehicle. Two kinds
 of job come here from the worker:
 - a track's box: each frame's box of a track that wants a careful read is offered, the lane keeps

@@ -79,7 +79,7 @@ def test_batch_equals_single_and_blank_image_has_no_plates(detector):
 
 def test_single_photos_are_read_by_the_photo_network_camera_frames_by_the_fast_one(detector):
     assert (detector.camera.reader.profile.network, detector.photo.reader.profile.network) == (
-        "vn_plate",
+        "vn_plate64",
         "vn_plate_g2",
     )
     shot = clear_shot("test-photo-reader")
@@ -185,10 +185,10 @@ def test_corrupt_detector_weights_fail_at_load_naming_the_file(tmp_path):
 
 
 def test_missing_and_corrupt_reader_weights_fail_at_load(tmp_path):
-    with pytest.raises(ModelLoadError, match="vn_plate.pth"):
+    with pytest.raises(ModelLoadError, match="vn_plate64.pth"):
         PlateReader(ReaderConfig(model_dir=tmp_path), CAMERA)
-    (tmp_path / "vn_plate.pth").write_bytes(b"garbage" * 50)
-    with pytest.raises(ModelLoadError, match="vn_plate.pth"):
+    (tmp_path / "vn_plate64.pth").write_bytes(b"garbage" * 50)
+    with pytest.raises(ModelLoadError, match="vn_plate64.pth"):
         PlateReader(ReaderConfig(model_dir=tmp_path), CAMERA)
 
 

@@ -268,7 +268,7 @@ def test_health_and_metrics(server, shots):
         assert health["clients"] >= 1 and "metrics-cam" in health["cameras"]
         models = health["models"]  # per profile
         assert [models[p]["reader"] for p in ("camera", "photo", "careful")] == [
-            "vn_plate",
+            "vn_plate64",
             "vn_plate_g2",
             "vn_plate_g2",
         ]
