@@ -56,7 +56,8 @@ def weights_path(config: ReaderConfig, network: str, section: str = "profiles.ca
     if not weights.is_file():
         raise ModelLoadError(
             f"reader weights not found: {weights}. Set {section}.network/reader.model_dir in config.yaml, or "
-            "rebuild the default with: python -m training.train_reader")
+            f"rebuild it with: python -m training.train_reader --network {network} (training/recipes.sh: "
+            "how the shipped ones were made)")
     definition = resolve(config.network_dir) / f"{network}.yaml"
     if network not in EASYOCR_OWN and not definition.is_file():
         raise ModelLoadError(

@@ -48,7 +48,7 @@ def test_reader_training_writes_an_easyocr_loadable_network(tmp_path):
     assert 0 <= float(accuracy) <= 1
     # loaded by EasyOCR's own code from tmp_path: the weights it holds are the ones written (on the CPU
     # EasyOCR quantizes the LSTM and the head, so the convolutions are compared)
-    reader = PlateReader(ReaderConfig(model_dir=tmp_path), Profiles().camera)
+    reader = PlateReader(ReaderConfig(model_dir=tmp_path), replace(Profiles().camera, network="vn_plate"))
     written = {k.removeprefix("module."): v for k, v in torch.load(out, map_location="cpu").items()}
     loaded = reader.reader.recognizer.state_dict()
     convolutions = [k for k in written if k.startswith("features.") and k in loaded]
