@@ -32,6 +32,11 @@ DEVICE=${DEVICE:-cpu}
 REAL_DIR=../shared/data/vn-real
 [[ -d $REAL_DIR ]] || { echo "the real photos are missing: $REAL_DIR" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
+# a round of trusted real boxes read by the shipped vn_plate_g2, proposed by both tuned detectors (w5 on)
+g2_boxes() {
+    "$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work "$1" \
+        --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+}
 
 # The starting weights, found where the code finds them (train_detector.registry_base_weights,
 # detector/plate_reader.py); each fails with a message naming the missing package.
@@ -161,8 +166,7 @@ cp runs/real/det3/plate_yolov8n_int8.onnx models/plate_yolov8n_photos_int8.onnx
 GATE_DIR=../shared/data/vn-gate
 [[ -d $GATE_DIR ]] || { echo "the gate crops are missing: $GATE_DIR" >&2; exit 1; }
 step "real boxes w5 (12 min): 1,719 trusted"
-"$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work runs/real/w5 \
-    --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+g2_boxes runs/real/w5
 
 step "shipped vn_plate_g2: models/vn_plate_g2.pth (56 min, beside the next two)"
 "$PY" -m training.train_reader --network vn_plate_g2 --resume models/vn_plate_g2.pth --samples 4000 \
@@ -183,8 +187,7 @@ cp runs/real/w5/vn_plate_b.pth models/vn_plate.pth
 
 # ---- round 6: vn_plate_g2 on the boxes found again with crops levelled the new way (2-core CPU) ----
 step "real boxes w6 (~12 min): 1,831 trusted (the levelling of detector/crops.py since the eighteenth session)"
-"$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work runs/real/w6 \
-    --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+g2_boxes runs/real/w6
 
 step "shipped vn_plate_g2 round 6: models/vn_plate_g2.pth (17 min, one thread, one epoch from round 5)"
 "$PY" -m training.train_reader --network vn_plate_g2 --resume models/vn_plate_g2.pth --samples 2000 \
@@ -194,8 +197,7 @@ cp runs/real/w8/vn_plate_g2.pth models/vn_plate_g2.pth
 
 # ---- round 7: vn_plate (the camera reader) on boxes found by round 6 of vn_plate_g2 (2-core CPU) ----
 step "real boxes w9 (22 min): 1,845 trusted (read by round 6 of vn_plate_g2)"
-"$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work runs/real/w9 \
-    --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+g2_boxes runs/real/w9
 
 step "shipped vn_plate round 7: models/vn_plate.pth (20 min, one thread, three epochs from round 5)"
 "$PY" -m training.train_reader --network vn_plate --resume models/vn_plate.pth --samples 20000 \
@@ -205,8 +207,7 @@ cp runs/real/w9/vn_plate_a.pth models/vn_plate.pth
 
 # ---- the camera reader at 64 px: vn_plate64, vn_plate's layers on rows twice as large (2-core CPU) ----
 step "real boxes w10 (10 min): 1,844 trusted (read by round 6 of vn_plate_g2)"
-"$PY" -m training.real_boxes --reader models/vn_plate_g2.pth --work runs/real/w10 \
-    --detectors models/plate_yolov8n_photos.pt models/plate_yolov8n.pt
+g2_boxes runs/real/w10
 
 step "shipped vn_plate64: models/vn_plate64.pth (40 min, two threads, six epochs from vn_plate round 7)"
 # models/vn_plate64.py names its layers as vn_plate.py does, so vn_plate's weights load as they are
