@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None, slots: type[FrameSlots] | None = None) -
     logging.basicConfig(
         level=config.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from realtime.threads import real_logging_locks
+
+    real_logging_locks()
     log = logging.getLogger("plates")
 
     from detector import ModelLoadError, PersistentDetector

@@ -47,6 +47,22 @@ def real_threading():
     return threading
 
 
+def real_logging_locks() -> None:
+    """Logging's locks (its configuration's, each handler's) as real locks. eventlet turns them into green
+    ones, which the real threads that log (the worker, the careful lane's) cannot share: a thread waiting for
+    a handler another thread holds is never woken, and the server hangs (eventlet/eventlet#432). A real lock
+    is held while one line is written. Call it after the handlers are set up."""
+    import logging
+
+    threading = real_threading()
+    logging._lock = threading.RLock()  # the module's own; nothing public replaces it
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for handler in {handler for logger in loggers for handler in logger.handlers}:
+        handler.lock = threading.RLock()
+
+
 class LoopWaker:
     """One thread calls notify(); the loop side's wait() returns soon after."""
 
