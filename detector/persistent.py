@@ -26,10 +26,15 @@ class Pipeline:
     def __init__(self, name: str, profile: Profile, detector: DetectorConfig, reader: ReaderConfig):
         section = f"profiles.{name}"
         self.name, self.profile = name, profile
+        self._configs = (detector, reader)
         self.detector = PlateDetector(detector, profile, section)
         self.reader = PlateReader(
             reader, profile, gpu=self.detector.device.startswith("cuda"), section=section
         )
+
+    def twin(self) -> Pipeline:
+        """The same profile's models loaded again, for another thread to use at the same time."""
+        return Pipeline(self.name, self.profile, *self._configs)
 
     def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]:
         """Plate boxes in each image (one YOLO call for the whole batch)."""

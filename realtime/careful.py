@@ -1,4 +1,4 @@
-"""The careful lane: each vehicle read once with the `careful` profile, in a thread of its own.
+"""The careful lane: each vehicle read once with the `careful` profile, in threads of its own.
 
 The camera lane reads every frame quickly (profiles.camera: a 256 px detector, `vn_plate64`, one
 crop). A vehicle is seen for 20-50 frames, so the budget that matters is per vehicle. Two kinds
@@ -31,8 +31,12 @@ On vn-real's evaluation photos streamed as a camera does (bench/real_replay.py, 
 the photo path reads 0.596 of the first frames, 0.612 of the sharpest of the first five, 0.620 of
 the sharpest of all, 0.542 of the blurriest.
 
-The lane keeps out of the camera lane's way: its thread runs at a lower CPU priority
-(realtime/threads.py `run_in_background`) and spends
+Under load, jobs of vehicles still in view go before those of vehicles that left (GONE_S), whose reads
+could no longer open a gate. `threads` jobs are done at once (one by default: on two cores a second read
+no more).
+
+The lane keeps out of the camera lane's way: its threads run at a lower CPU priority
+(realtime/threads.py `run_in_background`) and each spends
 at most `cpu_share` of one core's time (it rests in proportion after each job); it uses models
 of its own (profiles.careful), keeps no frame but those it is asked to look at wide (one per
 camera at most) and small copies of plate regions (`fuse_frames` a track at most, for MAX_WINDOWS
@@ -62,6 +66,10 @@ log = logging.getLogger("plates")
 # detector to find the plate again (Pipeline.refine) where the camera lane's box cut it short
 MARGIN = 1.0
 STALE_S = 3.0  # a job not taken this long after it was offered is dropped: its vehicle has likely gone
+# a track none of whose frames came this long has left the picture (at 10 fps, five frames): its job waits
+# behind the jobs of vehicles still in view, whose reads can still open their gate (six vn-real cameras:
+# 0.599, 0.586 without, 0.602, 0.609, 0.612 with)
+GONE_S = 0.5
 MAX_JOBS = 64  # pending jobs at most (one per track, one wide look per camera): the oldest go first
 NOTHING = PlateText("", "", 0.0, False, 1, passes=0)
 WIDE_PLATES = 2  # plates a wide look reads at most (the most confident)
@@ -83,6 +91,7 @@ class Pipeline(Protocol):  # detector.persistent.Pipeline as the lane uses it (i
     def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]: ...
     def refine(self, region: np.ndarray, box: PlateBox) -> PlateBox: ...
     def read(self, image: np.ndarray, box: PlateBox) -> PlateText: ...
+    def twin(self) -> Pipeline: ...
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,10 @@ class CarefulConfig:
     # a track's most recent frames fused into one picture for each careful read (detector/fusion.py); 1: its
     # best frame read alone
     fuse_frames: int = 12
+    # careful jobs done at once, each in a thread with its own copy of the careful models: for more cores. On
+    # two, six vn-real cameras leave half a core idle with one thread, yet two read no more (0.612 both) and
+    # slow the camera lane (p95 131 ms against 99)
+    threads: int = 1
 
     def validate(self) -> None:
         from detector.config import ConfigError
@@ -115,11 +128,12 @@ class CarefulConfig:
         if not 0 < self.cpu_share <= 1 or self.per_track < 1 or self.wide_look_s < 0 \
                 or not 0 <= self.agree_at <= self.min_confidence <= self.decide_at <= 1 \
                 or not 0 <= self.gather_s < STALE_S \
-                or not 1 <= self.fuse_frames <= 30:
+                or not 1 <= self.fuse_frames <= 30 or not 1 <= self.threads <= 8:
             raise ConfigError(
                 "careful.cpu_share must be in (0, 1], careful.per_track >= 1, careful.wide_look_s >= 0, "
                 "careful.agree_at <= careful.min_confidence <= careful.decide_at, all in [0, 1], "
-                f"careful.gather_s in [0, {STALE_S}), careful.fuse_frames in [1, 30]"
+                f"careful.gather_s in [0, {STALE_S}), careful.fuse_frames in [1, 30], "
+                "careful.threads in [1, 8]"
             )
 
 
@@ -222,15 +236,16 @@ class Window:
 
 
 class CarefulLane:
-    """The careful lane's thread: `offer` and `look_wide` jobs from the worker, `take_reads` back."""
+    """The careful lane's threads: `offer` and `look_wide` jobs from the worker, `take_reads` back."""
 
     def __init__(self, config: CarefulConfig, pipeline: Pipeline):
+        """`pipeline`: the first thread's models; each other thread loads a twin of them."""
         self.config = config
-        self._pipeline = pipeline
+        pipelines = [pipeline] + [pipeline.twin() for _ in range(config.threads - 1)]
         threading = real_threading()
         self._ready = threading.Condition()
         self._jobs: dict[tuple[str, int | None], CarefulJob] = {}
-        self._busy: tuple[str, int | None] | None = None  # the job being done
+        self._busy: set[tuple[str, int | None]] = set()  # the jobs being done
         self._reads: list[CarefulRead] = []  # done, not yet taken: their tracks want no more offers
         # track -> its recent frames, the least recently offered first
         self._windows: dict[tuple[str, int | None], Window] = {}
@@ -243,10 +258,12 @@ class CarefulLane:
         # that broke: read from the best frame alone)
         self.wide_looks = 0  # wide looks made
         self.fused = 0  # careful reads of a picture fused from more than one frame
-        self._thread = threading.Thread(target=self._run, name="careful-lane", daemon=True)
+        self._threads = [threading.Thread(target=self._run, args=(p,), name=f"careful-lane-{i}", daemon=True)
+                         for i, p in enumerate(pipelines)]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def offer(self, camera_id: str, track: Track, rank: int, image: np.ndarray, box: PlateBox) -> None:
         """A box of a track that wants a careful read: its region is kept among the track's recent frames (for
@@ -257,7 +274,7 @@ class CarefulLane:
             window = self._keep(key, image, box)
             old = self._jobs.get(key)
             answered = any((r.camera_id, r.track_id) == key for r in self._reads)
-            if key == self._busy or answered or old is not None and old.quality >= good:
+            if key in self._busy or answered or old is not None and old.quality >= good:
                 return
             now = monotonic()
             self._add(key, CarefulJob(camera_id, track.id, rank, good, window.frames[-1],
@@ -292,7 +309,7 @@ class CarefulLane:
                     self._jobs[key] = replace(pending, quality=sharp, region=image, at=at, picture=small)
                 return
             last = self._looked.get(camera_id)
-            if key == self._busy or last is not None and now - last[0] < self.config.wide_look_s:
+            if key in self._busy or last is not None and now - last[0] < self.config.wide_look_s:
                 return
             small, empty = thumbnail(image), self._empty.get(camera_id)
             if last is not None and not changed(small, last[1]):
@@ -335,38 +352,49 @@ class CarefulLane:
                 self._windows = {k: w for k, w in self._windows.items() if now - w.offered <= STALE_S}
                 due = [k for k, j in self._jobs.items() if now - j.since >= self.config.gather_s]
                 if due:
-                    key = min(due, key=lambda k: (self._jobs[k].priority, -self._jobs[k].quality))
-                    self._busy = key
+                    key = min(due, key=lambda k: (self._jobs[k].priority, self._gone(k, now),
+                                                  -self._jobs[k].quality))
+                    self._busy.add(key)
                     return self._jobs.pop(key)
                 due_in = min((j.since + self.config.gather_s - now for j in self._jobs.values()), default=1.0)
                 self._ready.wait(min(1.0, max(0.001, due_in)))
 
-    def _run(self) -> None:
+    def _gone(self, key: tuple[str, int | None], now: float) -> bool:
+        """Whether a track's vehicle has left its camera's picture: no frame of it offered for GONE_S."""
+        window = self._windows.get(key)
+        return key[1] is not None and (window is None or now - window.offered > GONE_S)
+
+    def _run(self, pipeline: Pipeline) -> None:
         run_in_background()
         rest = (1 - self.config.cpu_share) / self.config.cpu_share
         while True:
             current = self._next()
             started = monotonic()
             if current.box is None:
-                reads = self._wide(current)
+                reads = self._wide(pipeline, current)
                 if not reads:  # the gate as it looks empty: not looked at again while it looks so
                     with self._ready:
                         self._empty[current.camera_id] = current.picture
             else:
-                box = self._refined(current.region, current.box)
+                box = self._refined(pipeline, current.region, current.box)
                 region = self._fused(current)
-                text = self._read(region, box)
+                text = self._read(pipeline, region, box)
                 crop = crop_jpeg(region, box) if text.valid else None
                 reads = [CarefulRead(current.camera_id, current.track_id, text, crop)]
                 # what each vehicle's careful reads said, to look at a misread one (server.log_level DEBUG;
                 # bench/real_replay.py --careful-log)
-                log.debug("careful read camera=%r track=%d %s fused=%s text=%r confidence=%.3f valid=%s",
-                          current.camera_id, current.track_id, PRIORITIES[current.priority],
-                          region is not current.region, text.text, text.confidence, text.valid)
+                log.debug("careful read camera=%r track=%d %s fused=%s text=%r confidence=%.3f valid=%s "
+                          "waited=%.2f", current.camera_id, current.track_id, PRIORITIES[current.priority],
+                          region is not current.region, text.text, text.confidence, text.valid,
+                          started - current.since)
             with self._ready:
                 self._reads += reads
-                self._busy = None
+                self._busy.discard((current.camera_id, current.track_id))
             self._pause.wait((monotonic() - started) * rest)  # the budget: cpu_share of a core at most
+
+    def _count(self, counter: str, by: int = 1) -> None:
+        with self._ready:  # the lane's threads count into the same totals
+            setattr(self, counter, getattr(self, counter) + by)
 
     def _fused(self, current: CarefulJob) -> np.ndarray:
         """The job's region fused with its track's other recent frames of the same window (the region alone
@@ -381,40 +409,40 @@ class CarefulLane:
         try:
             fused = fuse(current.region, others)
         except Exception:  # a picture fusion breaks on is read from its best frame alone
-            self.failed += 1
+            self._count("failed")
             return current.region
-        self.fused += fused is not current.region
+        self._count("fused", fused is not current.region)
         return fused
 
-    def _refined(self, region: np.ndarray, box: PlateBox) -> PlateBox:
+    def _refined(self, pipeline: Pipeline, region: np.ndarray, box: PlateBox) -> PlateBox:
         """The camera lane's box found again by the careful detector, at the region's own scale."""
         try:
-            return self._pipeline.refine(region, box)
+            return pipeline.refine(region, box)
         except Exception:  # a region the detector breaks on is read as the camera lane boxed it
-            self.failed += 1
+            self._count("failed")
             return box
 
-    def _read(self, image: np.ndarray, box: PlateBox) -> PlateText:
+    def _read(self, pipeline: Pipeline, image: np.ndarray, box: PlateBox) -> PlateText:
         """The careful read of a box; valid only when it is sure enough to decide a track."""
-        self.done += 1
+        self._count("done")
         try:
-            text = self._pipeline.read(image, box)
+            text = pipeline.read(image, box)
         except Exception:  # a region the models break on: the vehicle's try is spent, the lane goes on
-            self.failed += 1
+            self._count("failed")
             return NOTHING
         return text if text.confidence >= self.config.min_confidence else replace(text, valid=False)
 
-    def _wide(self, current: CarefulJob) -> list[CarefulRead]:
+    def _wide(self, pipeline: Pipeline, current: CarefulJob) -> list[CarefulRead]:
         """The valid reads of the plates a wide look finds in its frame."""
-        self.wide_looks += 1
+        self._count("wide_looks")
         image, found = current.region, []
         try:
-            boxes = sorted(self._pipeline.locate_batch([image])[0], key=lambda b: -b.confidence)[:WIDE_PLATES]
+            boxes = sorted(pipeline.locate_batch([image])[0], key=lambda b: -b.confidence)[:WIDE_PLATES]
         except Exception:
-            self.failed += 1
+            self._count("failed")
             return []
         for box in boxes:
-            if (text := self._read(image, box)).valid:
+            if (text := self._read(pipeline, image, box)).valid:
                 found.append(CarefulRead(current.camera_id, None, text, crop_jpeg(image, box), box,
                                          look(image, box.bbox), current.at))
         return found

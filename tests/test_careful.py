@@ -20,6 +20,7 @@ from detector.results import PlateBox
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import (
     AGREEING,
+    GONE_S,
     MAX_FUSED_PIXELS,
     MAX_WINDOWS,
     NEVER_CAREFUL,
@@ -55,6 +56,9 @@ class Reads:
 
     def refine(self, region, box):
         return box
+
+    def twin(self):  # holds nothing a second thread could disturb
+        return self
 
 
 def test_a_valid_careful_read_decides_its_tracks_text_and_confirms_it_at_once():
@@ -199,7 +203,8 @@ def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first()
         order.append(plate_box.confidence)
         return read("51F-123.45")
 
-    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0), Reads(slow_read))  # all due at once
+    # all due at once; one thread, which takes them in turn
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0, threads=1), Reads(slow_read))
     image = np.zeros((480, 640, 3), np.uint8)
     tracker = CameraTracker(TrackingConfig())
     a, b, c = (see(tracker, [(box(100 + 200 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(3))
@@ -217,6 +222,53 @@ def test_the_lane_keeps_each_tracks_best_offer_and_reads_the_most_urgent_first()
         time.sleep(0.01)
     assert order == [0.7, 0.9, 0.8]  # priority 0, 1, 2; track a's best offer
     assert [r.track_id for r in reads] == [b.id, a.id, c.id] and lane.done == 3
+
+
+def test_a_vehicle_that_left_the_picture_waits_behind_one_still_in_view():
+    order = []
+
+    def reading(region, plate_box):
+        order.append(plate_box.confidence)
+        return read("51F-123.45")
+
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0, threads=1), Reads(reading))
+    image = np.zeros((480, 640, 3), np.uint8)
+    tracker = CameraTracker(TrackingConfig())
+    gone, here = (see(tracker, [(box(100 + 300 * k, 50), k)], 0.0, Reader(""))[0].track for k in range(2))
+    lane.offer("cam", gone, UNCONFIRMED, image, PlateBox(100, 50, 220, 80, 0.9))  # the better box
+    stop = time.monotonic() + GONE_S + 0.2
+    while time.monotonic() < stop:  # only `here` is still seen
+        lane.offer("cam", here, UNCONFIRMED, image, PlateBox(400, 50, 520, 80, 0.5))
+        time.sleep(0.05)
+    lane.start()
+    deadline = time.monotonic() + 10
+    while len(order) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert order == [0.5, 0.9]
+
+
+def test_two_threads_read_two_vehicles_at_once():
+    both_reading = threading.Barrier(2, timeout=5)  # passed only when two reads are under way together
+
+    def reading(region, plate_box):
+        both_reading.wait()
+        return read("51F-123.45")
+
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0, threads=2), Reads(reading))
+    a, b, reads = read_two_tracks(lane, PlateBox(100, 50, 220, 80, 0.9), PlateBox(400, 50, 520, 80, 0.8))
+    assert sorted(r.track_id for r in reads) == sorted([a.id, b.id]) and lane.failed == 0
+    assert all(r.text.valid for r in reads) and lane.done == 2
+
+
+def test_a_twin_of_the_careful_models_is_a_copy_of_its_own_that_reads_the_same():
+    original = PersistentDetector().careful
+    twin = original.twin()
+    assert twin.detector.model is not original.detector.model
+    assert twin.reader.reader.recognizer is not original.reader.reader.recognizer
+    image = cv2.resize(plate(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    plate_box = PlateBox(60, 45, 420, 135, 1.0)
+    assert twin.read(image, plate_box) == original.read(image, plate_box)
+    assert twin.read(image, plate_box).text == "51F-123.45"
 
 
 def test_a_vehicle_is_read_from_its_sharpest_frame_offered_while_its_job_gathers():

@@ -75,6 +75,7 @@ def test_shipped_config_says_what_the_defaults_are():
     ({"careful": {"wide_look_s": -1}}, "careful.wide_look_s"),
     ({"careful": {"gather_s": 5}}, "careful.gather_s"),
     ({"careful": {"fuse_frames": 0}}, "careful.fuse_frames"),
+    ({"careful": {"threads": 0}}, "careful.threads"),
     ({"careful": {"agree_at": 0.65}}, "careful.agree_at"),
     ({"careful": {"min_confidence": 0.8, "decide_at": 0.7}}, "careful.decide_at"),
     ({"server": {"message_queue": "amqp://localhost"}}, "server.message_queue: expected a Redis URL"),
