@@ -42,7 +42,8 @@ def fuse(reference: np.ndarray, others: Sequence[np.ndarray]) -> np.ndarray:
     # Landweber: picture += sum over frames of moved(frame - moved(picture, shift), -shift), averaged (moving
     # back is moving's adjoint). Moving is a shift by whole pixels and a 2x2 bilinear kernel, so moving there
     # and back is one 3x3 kernel whatever the shift, and the sum over frames is one too: each iteration is one
-    # small convolution, not two resamplings a frame (on vn-real's plate regions, 12 frames: 18 ms -> 1 ms)
+    # small convolution, not two resamplings a frame (vn-real's plate regions, 12 frames: fusion 47 -> 20 ms,
+    # nearly all of it now the registering)
     target = sum(moved(frame, -shift) for frame, shift in zip(frames, shifts))
     there_and_back = sum(moved(moved(IMPULSE, shift), -shift) for shift in shifts)
     kernel = cv2.flip(there_and_back, -1)  # filter2D correlates
