@@ -169,9 +169,15 @@ def priority(track: Track, config: CarefulConfig) -> int | None:
         return None  # decided, or its tries are spent
     if track.careful_reads == 0:
         return UNCONFIRMED if not track.confirmed else NEVER_CAREFUL
-    if any(t.valid for t, _ in track.careful_tries):
+    if any(agreeable(t, config) for t, _ in track.careful_tries):
         return AGREEING  # an unsure read waits for another frame to agree while the vehicle is there
-    return RETRY  # nothing valid found: one more try when nothing more urgent waits
+    return RETRY  # nothing that could agree found: one more try when nothing more urgent waits
+
+
+def agreeable(read: PlateText, config: CarefulConfig) -> bool:
+    """Whether another read of the same text would decide this one: it fits a plate format and is agree_at
+    sure. The lane clears `valid` of a read under min_confidence, so the format is asked again here."""
+    return read.confidence >= config.agree_at and normalise(read.text).valid
 
 
 def decision(tries: list[PlateText], camera_text: str, config: CarefulConfig) -> PlateText | None:
@@ -183,10 +189,7 @@ def decision(tries: list[PlateText], camera_text: str, config: CarefulConfig) ->
     last = tries[-1]
     if last.valid and (last.confidence >= config.decide_at or last.text == camera_text):
         return last
-    # the lane clears `valid` of a read under min_confidence: whether its text fits a plate format is asked
-    # again here
-    if last.confidence >= config.agree_at and normalise(last.text).valid and any(
-            t.text == last.text and t.confidence >= config.agree_at for t in tries[:-1]):
+    if agreeable(last, config) and any(t.text == last.text and agreeable(t, config) for t in tries[:-1]):
         return last
     if len(tries) >= config.per_track:
         return max((t for t in tries if t.valid), key=lambda t: t.confidence, default=None)

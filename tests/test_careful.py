@@ -169,7 +169,8 @@ def test_two_frames_read_alike_decide_a_plate_that_each_read_alone_is_too_unsure
 
     track, add = careful_track(config)
     add(unsure("51F-123.45", 0.52), None)
-    assert not track.confirmed and priority(track, config) == RETRY
+    # another frame may agree with it: a second look comes before wide looks, while the vehicle is there
+    assert not track.confirmed and priority(track, config) == AGREEING
     add(unsure("51F-123.45", 0.55), None)  # another frame, read alike
     assert track.confirmed and track.text == "51F-123.45" and priority(track, config) is None
     for first, second in [(unsure("51F-123.45", 0.45), unsure("51F-123.45", 0.55)),  # one under agree_at
@@ -179,6 +180,10 @@ def test_two_frames_read_alike_decide_a_plate_that_each_read_alone_is_too_unsure
         add(first, None)
         add(second, None)
         assert not track.confirmed and track.careful is None, (first, second)
+    for nothing_to_agree_with in (unsure("51F-123.45", 0.45), unsure("50281", 0.55)):
+        track, add = careful_track(config)
+        add(nothing_to_agree_with, None)
+        assert priority(track, config) == RETRY, nothing_to_agree_with  # one more try, when nothing waits
 
 
 def test_after_its_last_careful_read_a_track_takes_its_surest_valid_one_if_any():
