@@ -40,9 +40,10 @@ class Pipeline:
         """Plate boxes in each image (one YOLO call for the whole batch)."""
         return self.detector.detect_batch(images)
 
-    def refine(self, region: np.ndarray, box: PlateBox) -> PlateBox:
-        """A coarser look's box found again in a region around it with this profile's detector."""
-        return self.detector.refine(region, box)
+    def refine(self, regions: list[np.ndarray], box: PlateBox) -> list[PlateBox]:
+        """A coarser look's box found again in regions around it (one place, one shape) with this profile's
+        detector."""
+        return self.detector.refine(regions, box)
 
     def read(self, image: np.ndarray, box: PlateBox) -> PlateText:
         """The text of one plate box of an image."""

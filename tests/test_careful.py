@@ -13,13 +13,14 @@ import pytest
 
 from detector import PersistentDetector
 from detector.appearance import look, sharpness, similarity
-from detector.boxes import iou
+from detector.boxes import iou, median_box
 from detector.fusion import fuse
 from detector.plate_format import alnum
 from detector.results import PlateBox
 from detector.tracking import CameraTracker, TrackingConfig
 from realtime.careful import (
     AGREEING,
+    BOX_FRAMES,
     GONE_S,
     MAX_FUSED_PIXELS,
     MAX_WINDOWS,
@@ -54,8 +55,8 @@ class Reads:
     def locate_batch(self, images):
         return [self.found for _ in images]
 
-    def refine(self, region, box):
-        return box
+    def refine(self, regions, box):
+        return [box for _ in regions]
 
     def twin(self):  # holds nothing a second thread could disturb
         return self
@@ -360,10 +361,10 @@ def test_a_tracks_box_is_found_again_before_it_is_read_and_read_as_given_where_t
     refined = PlateBox(90, 45, 230, 85, 0.95)
 
     class Refines(Reads):
-        def refine(self, region, box):
+        def refine(self, regions, box):
             if box.confidence < 0.5:
                 raise RuntimeError("the detector broke on this region")
-            return refined
+            return [refined for _ in regions]
 
     seen = []
     lane = CarefulLane(
@@ -373,6 +374,34 @@ def test_a_tracks_box_is_found_again_before_it_is_read_and_read_as_given_where_t
     # the region is cut around the box with MARGIN on each side: the box sits at (120, 30) in it
     assert seen == [refined, PlateBox(120, 30, 240, 60, 0.3)]
     assert all(r.text.valid and r.crop for r in reads) and lane.failed == 1 and lane.done == 2
+
+
+def test_the_median_of_boxes_of_one_plate_is_taken_side_by_side():
+    boxes = [PlateBox(12, 10, 50, 20, 0.6), PlateBox(10, 11, 51, 20, 0.9), PlateBox(11, 10, 50, 22, 0.7)]
+    assert median_box(boxes) == PlateBox(11, 10, 50, 20, 0.9)  # the surest one's confidence
+    assert median_box(boxes[:1]) == boxes[0]
+
+
+def test_a_careful_read_is_of_the_median_of_the_boxes_found_in_the_tracks_recent_frames():
+    # six frames of one still vehicle, each of its own grey level: the stand-in detector's box depends on it
+    found = {0: (12, 10, 50, 20), 1: (0, 0, 5, 5), 2: (10, 11, 51, 20), 3: (280, 60, 330, 80),
+             4: (280, 60, 330, 80), 5: (11, 10, 50, 22)}
+    refined, read_as = [], []
+
+    class Jittery(Reads):
+        def refine(self, regions, plate_box):
+            ks = [(int(region[0, 0, 0]) - 20) // 10 for region in regions]
+            refined.append(ks)  # one detector call
+            return [PlateBox(*found[k], 0.8) for k in ks]
+
+    lane = CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0),
+                       Jittery(lambda region, b: read_as.append(b) or read("51F-123.45")))
+    frames = [np.full((480, 640, 3), 20 + 10 * k, np.uint8) for k in range(6)]
+    read_one_track(lane, [(f, PlateBox(100, 100, 220, 130, 0.9)) for f in frames])
+    # the job is the first offer (all alike); BOX_FRAMES - 1 of the most recent others are looked at too
+    assert refined == [[0, 2, 3, 4, 5]] and BOX_FRAMES == 5
+    # frames 3 and 4 found the box elsewhere (the vehicle moved): the median of the job's, 2's and 5's
+    assert read_as == [PlateBox(11, 10, 50, 20, 0.8)]
 
 
 def test_a_careful_read_under_min_confidence_decides_nothing_and_the_track_may_try_again():
@@ -609,7 +638,7 @@ def real_photos_only_the_careful_profile_finds(count: int) -> list[tuple[bytes, 
 def region_refined(detector, image: np.ndarray, b: PlateBox) -> tuple[np.ndarray, PlateBox]:
     """A camera-lane box as the careful lane reads it: the region around it, the box found again there."""
     region, moved = region_around(image, b)
-    return region, detector.careful.refine(region, moved)
+    return region, detector.careful.refine([region], moved)[0]
 
 
 def misread_gate_photos(count: int) -> list[tuple[bytes, str]]:

@@ -171,11 +171,11 @@ def test_refine_finds_a_badly_cut_box_again_in_the_region_around_it(detector):
     region, moved = region_around(shot.scene.image, cut_short)
     truth = (x1 - (cut_short.x1 - moved.x1), y1 - (cut_short.y1 - moved.y1))
     truth = (*truth, truth[0] + w, truth[1] + h)  # the plate in the region's pixels
-    refined = detector.careful.refine(region, moved)
+    (refined,) = detector.careful.refine([region], moved)
     assert iou(moved.bbox, truth) < 0.5 and iou(refined.bbox, truth) >= 0.7
     # nothing there: the box comes back as it was given
     blank = np.full_like(region, 128)
-    assert detector.careful.refine(blank, moved) == moved
+    assert detector.careful.refine([blank, region], moved) == [moved, refined]
 
 
 def test_missing_photo_detector_weights_are_named(tmp_path):
