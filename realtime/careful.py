@@ -111,9 +111,10 @@ class CarefulConfig:
     # it drops 22 of 40 valid wrong careful reads (four crops) and 2 of 103 right ones
     min_confidence: float = 0.6
     # a valid read at least this sure decides its track at once; a less sure one decides when another careful
-    # read of the track agrees, or as the surest after per_track reads (vn-real streamed, three frames:
-    # 0.612 of the photos right against 0.589 when any read over min_confidence decides, wrong 41 against 44)
-    decide_at: float = 0.7
+    # read of the track agrees, or as the surest after per_track reads. Six vn-real cameras, reads of a median
+    # box (BOX_FRAMES): 0.618 of the photos right at 0.6, 0.605 at 0.7, wrong events 31 and 24 (with one
+    # frame's box, 0.7 read best: 0.612 against 0.589 at 0.6, wrong 41 against 44)
+    decide_at: float = 0.6
     # two careful reads of a track (two frames) that read the same plate-format text decide it when each is at
     # least this sure, under min_confidence too: six vn-real cameras, the reads of one run replayed with 0.5
     # decide 3 more photos right (0.4: 5, and 3 more wrong), none right before turned wrong
