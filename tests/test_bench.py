@@ -173,6 +173,8 @@ def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
             "--hold",
             "5",
             "--careful-log",
+            "--runs",
+            "2",
             "--out",
             str(tmp_path),
         ],
@@ -192,5 +194,9 @@ def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
     assert 0 <= gate["event"] <= 1 and 0 <= gate["photo_path"] <= 1
     assert [row["right"] for row in gate["per_photo"]].count(True) == round(gate["event"] * 4)
     assert 0 <= gate["photo_path_streamed"] <= 1
+    # --runs 2: the first run's figures, each run's beside them and their mean
+    assert len(gate["runs"]) == 2 and gate["runs"][0]["event"] == gate["event"]
+    assert gate["event_mean"] == round(sum(r["event"] for r in gate["runs"]) / 2, 4)
+    assert "2 runs, event (wrong)" in proc.stdout
     keys = {"events", "shown_late", "photo_path", "camera_path", "photo_path_streamed"}
     assert all(keys <= row.keys() for row in gate["per_photo"])
