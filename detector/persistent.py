@@ -40,9 +40,9 @@ class Pipeline:
         """Plate boxes in each image (one YOLO call for the whole batch)."""
         return self.detector.detect_batch(images)
 
-    def refine(self, regions: list[np.ndarray], box: PlateBox) -> list[PlateBox]:
+    def refine(self, regions: list[np.ndarray], box: PlateBox) -> list[PlateBox | None]:
         """A coarser look's box found again in regions around it (one place, one shape) with this profile's
-        detector."""
+        detector (None: not found in that region)."""
         return self.detector.refine(regions, box)
 
     def read(self, image: np.ndarray, box: PlateBox) -> PlateText:

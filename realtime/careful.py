@@ -97,7 +97,7 @@ UNCONFIRMED, AGREEING, WIDE_LOOK, NEVER_CAREFUL, RETRY = range(len(PRIORITIES))
 
 class Pipeline(Protocol):  # detector.persistent.Pipeline as the lane uses it (importing it would load torch)
     def locate_batch(self, images: list[np.ndarray]) -> list[list[PlateBox]]: ...
-    def refine(self, regions: list[np.ndarray], box: PlateBox) -> list[PlateBox]: ...
+    def refine(self, regions: list[np.ndarray], box: PlateBox) -> list[PlateBox | None]: ...
     def read(self, image: np.ndarray, box: PlateBox) -> PlateText: ...
     def twin(self) -> Pipeline: ...
 
@@ -361,7 +361,8 @@ class CarefulLane:
             reads, self._reads = self._reads, []
         return reads
 
-    def _next(self) -> CarefulJob:
+    def next_job(self) -> CarefulJob:
+        """The job to do now (waits for one): the most urgent of those due."""
         with self._ready:
             while True:
                 now = monotonic()
@@ -385,7 +386,7 @@ class CarefulLane:
         run_in_background()
         rest = (1 - self.config.cpu_share) / self.config.cpu_share
         while True:
-            current = self._next()
+            current = self.next_job()
             started = monotonic()
             if current.box is None:
                 reads = self._wide(pipeline, current)
@@ -393,22 +394,27 @@ class CarefulLane:
                     with self._ready:
                         self._empty[current.camera_id] = current.picture
             else:
-                others = self._others(current)
-                box = self._steady_box(pipeline, current, others)
-                region = self._fused(current, others)
-                text = self._read(pipeline, region, box)
-                crop = crop_jpeg(region, box) if text.valid else None
-                reads = [CarefulRead(current.camera_id, current.track_id, text, crop)]
-                # what each vehicle's careful reads said, to look at a misread one (server.log_level DEBUG;
-                # bench/real_replay.py --careful-log)
-                log.debug("careful read camera=%r track=%d %s fused=%s text=%r confidence=%.3f valid=%s "
-                          "waited=%.2f", current.camera_id, current.track_id, PRIORITIES[current.priority],
-                          region is not current.region, text.text, text.confidence, text.valid,
-                          started - current.since)
+                reads = [self.read_track(pipeline, current)]
             with self._ready:
                 self._reads += reads
                 self._busy.discard((current.camera_id, current.track_id))
             self._pause.wait((monotonic() - started) * rest)  # the budget: cpu_share of a core at most
+
+    def read_track(self, pipeline: Pipeline, current: CarefulJob) -> CarefulRead:
+        """A track's careful read: its job's box found again (`_steady_box`), read in the job's region fused
+        with the track's other recent frames (`_fused`)."""
+        waited = monotonic() - current.since
+        others = self._others(current)
+        box = self._steady_box(pipeline, current, others)
+        region = self._fused(current, others)
+        text = self._read(pipeline, region, box)
+        crop = crop_jpeg(region, box) if text.valid else None
+        # what each vehicle's careful reads said, to look at a misread one (server.log_level DEBUG;
+        # bench/real_replay.py --careful-log)
+        log.debug("careful read camera=%r track=%d %s fused=%s text=%r confidence=%.3f valid=%s "
+                  "waited=%.2f", current.camera_id, current.track_id, PRIORITIES[current.priority],
+                  region is not current.region, text.text, text.confidence, text.valid, waited)
+        return CarefulRead(current.camera_id, current.track_id, text, crop)
 
     def _count(self, counter: str, by: int = 1) -> None:
         with self._ready:  # the lane's threads count into the same totals
@@ -425,13 +431,16 @@ class CarefulLane:
     def _steady_box(self, pipeline: Pipeline, current: CarefulJob, others: list[np.ndarray]) -> PlateBox:
         """The job's box found again by the careful detector in its frame and in up to BOX_FRAMES - 1 of the
         others, as their median: a box's edges move by a pixel from frame to frame, and a pixel can cut off a
-        small plate's first character. Frames whose box moved off the job's (the vehicle moved) count not."""
+        small plate's first character. Frames where it finds no plate, or one that moved off the job's (the
+        vehicle moved), count not; where it finds none in the job's frame, the camera lane's box is read."""
         try:
-            box, *found = pipeline.refine([current.region, *most_recent(others, BOX_FRAMES - 1)], current.box)
+            regions = [current.region, *most_recent(others, BOX_FRAMES - 1)]
+            first, *found = pipeline.refine(regions, current.box)
         except Exception:  # regions the detector breaks on are read as the camera lane boxed it
             self._count("failed")
             return current.box
-        return median_box([box] + [b for b in found if iou(b.bbox, box.bbox) >= SAME_BOX])
+        box = first or current.box
+        return median_box([box] + [b for b in found if b is not None and iou(b.bbox, box.bbox) >= SAME_BOX])
 
     def _fused(self, current: CarefulJob, others: list[np.ndarray]) -> np.ndarray:
         """The job's region fused with the others (the region alone where there are none, or fusion breaks on

@@ -200,3 +200,19 @@ def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
     assert "2 runs, event (wrong)" in proc.stdout
     keys = {"events", "shown_late", "photo_path", "camera_path", "photo_path_streamed"}
     assert all(keys <= row.keys() for row in gate["per_photo"])
+
+
+@pytest.mark.slow
+def test_first_reads_reads_each_vehicle_once_as_the_careful_lane_does(tmp_path):
+    command = [sys.executable, "-m", "bench.first_reads", "--set", "gate", "--limit", "6",
+               "--out", str(tmp_path)]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads((tmp_path / "first-reads-gate.json").read_text())
+    seen = [row for row in report["per_photo"] if row["seen"]]
+    assert report["photos"] == 6 and report["seen"] == len(seen) > 0
+    assert report["right"] == sum(row["read"] == row["text"] for row in seen) > 0  # vn-gate reads well
+    assert report["decided_right"] + report["decided_wrong"] + report["unsure"] == len(seen)
+    # a photo read by the same frames twice reads the same: the figures do not move with the host's load
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout == proc.stdout, again.stdout + again.stderr[-2000:]
