@@ -50,7 +50,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from bench.stream_bench import ROOT, percentile, start_server
+from bench.stream_bench import ROOT, describe, machine, percentile, start_server
 from detector.plate_format import alnum
 from realtime.config import load_config
 from training.real_data import streamed_frame
@@ -386,7 +386,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    report = {"cameras": args.cameras, "fps": args.fps, "hold": args.hold, "gap": args.gap}
+    report = {"cameras": args.cameras, "fps": args.fps, "hold": args.hold, "gap": args.gap,
+              "machine": machine()}
     for name in ["real", "gate"] if args.set == "both" else [args.set]:
         photos = evaluation_photos(name)
         if args.limit and len(photos) > args.limit:
@@ -433,6 +434,7 @@ def main() -> None:
             misses = r["careful_misses"]
             print(f"       missed photos: {misses['read_right']} with a careful read of the right text, "
                   f"{misses['never_read_right']} without")
+    print(describe(report["machine"]))
     print(f"wrote {path}")
 
 

@@ -33,6 +33,7 @@ import base64
 import json
 import multiprocessing as mp
 import os
+import platform
 import random
 import statistics
 import subprocess
@@ -61,6 +62,32 @@ def camera_frames(index: int, count: int = 30) -> list[tuple[bytes, str]]:
     layout = ["one_row", "motorbike", "two_row_car"][index % 3]
     scenes = plate_video(random.Random(f"bench-cam-{index}"), count, layout=layout, step=2.0)
     return [(encode_jpeg(sc.image, 85), sc.plates[0].spec.text) for sc in scenes]
+
+
+# CPU features that change what the INT8 detectors compute: without a VNNI dot product, ONNX Runtime's
+# u8 x s8 convolutions go through 16-bit sums that can saturate. vn-real's photo path read 0.646 on the
+# hosts of the twenty-eighth and twenty-ninth sessions and 0.680 on this AVX512-VNNI one, same packages
+INT8_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def machine() -> dict:
+    """What the figures were measured on: the CPU, its cores, its INT8 dot products, the Python."""
+    info = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:  # not Linux
+        pass
+    flags = info.get("flags", "").split()
+    return {"cpu": info.get("model name", platform.processor() or "unknown"), "cpus": os.cpu_count(),
+            "int8_dot": [f for f in INT8_FEATURES if f in flags] or ["none (AVX2 16-bit sums)"],
+            "python": sys.version.split()[0]}
+
+
+def describe(machine: dict) -> str:
+    dot = ", ".join(machine["int8_dot"])
+    return f"machine: {machine['cpu']}, {machine['cpus']} CPUs, INT8 dot products: {dot}"
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -334,6 +361,7 @@ def print_table(report: dict) -> None:
     print_rows(f"{report['cameras']} cameras x {report['fps']} fps x {report['duration_s']} s, "
                f"frames as {report['frames_as']}", rows)
     print(f"stages ms (ours): {report['ours']['stages_ms']}")
+    print(describe(report["machine"]))
     if report["ours"].get("gate"):
         print(f"gate (ours): rules on every camera; webhooks {report['ours']['gate']}")
     if report.get("capacity"):
@@ -472,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = f"{args.cameras}cam-{args.fps:g}fps-{args.duration:g}s"
     report: dict = {"cameras": args.cameras, "fps": args.fps, "duration_s": args.duration,
                     "frames_as": "base64" if args.base64 else "binary",
-                    "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+                    "machine": machine()}
 
     def measure(naive: bool, cameras: int, duration: float, log_name: str) -> dict:
         # past max_cameras the server refuses cameras: lift it so overload shows as drops

@@ -22,6 +22,9 @@ def test_stream_bench_short_mode_reports(tmp_path):
     assert ours["latency_ms"]["p50"] is not None and ours["samples"]
     assert (tmp_path / report_path.name.replace(".json", ".png")).stat().st_size > 1000
     assert "p95" in proc.stdout
+    # the CPU the figures came from, and whether its INT8 dot products saturate (they move the boxes)
+    assert report["machine"]["cpus"] >= 1 and report["machine"]["int8_dot"] and report["machine"]["cpu"]
+    assert f"machine: {report['machine']['cpu']}" in proc.stdout
 
 
 def test_health_latency_counts_only_while_the_cameras_stream():
@@ -197,7 +200,7 @@ def test_real_replay_streams_gate_photos_and_reports_in_a_short_run(tmp_path):
     # --runs 2: the first run's figures, each run's beside them and their mean
     assert len(gate["runs"]) == 2 and gate["runs"][0]["event"] == gate["event"]
     assert gate["event_mean"] == round(sum(r["event"] for r in gate["runs"]) / 2, 4)
-    assert "2 runs, event (wrong)" in proc.stdout
+    assert "2 runs, event (wrong)" in proc.stdout and "INT8 dot products" in proc.stdout
     keys = {"events", "shown_late", "photo_path", "camera_path", "photo_path_streamed"}
     assert all(keys <= row.keys() for row in gate["per_photo"])
 
