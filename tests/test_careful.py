@@ -404,6 +404,30 @@ def test_a_careful_read_is_of_the_median_of_the_boxes_found_in_the_tracks_recent
     assert read_as == [PlateBox(11, 10, 50, 20, 0.8)]
 
 
+def test_frames_where_the_careful_detector_finds_no_plate_count_not_in_the_median():
+    # the stand-in detector finds a box in a frame by its grey level, none in the frames of level 30 and 40
+    found = {0: (12, 10, 50, 20), 1: None, 2: (10, 11, 51, 20), 3: (11, 10, 50, 22), 4: None}
+    read_as = []
+
+    class Blind(Reads):
+        def refine(self, regions, plate_box):
+            ks = [(int(region[0, 0, 0]) - 20) // 10 for region in regions]
+            return [None if found[k] is None else PlateBox(*found[k], 0.8) for k in ks]
+
+    def lane():
+        return CarefulLane(CarefulConfig(cpu_share=1.0, gather_s=0.0),
+                           Blind(lambda region, b: read_as.append(b) or read("51F-123.45")))
+
+    frames = [np.full((480, 640, 3), 20 + 10 * k, np.uint8) for k in range(5)]
+    camera = PlateBox(100, 100, 220, 130, 0.9)
+    read_one_track(lane(), [(frames[k], camera) for k in range(4)])
+    # the median of the job's box (frame 0) and frames 2 and 3's; frame 1, where nothing was found, left out
+    assert read_as == [PlateBox(11, 10, 50, 20, 0.8)]
+    # nothing found in the job's frame: the camera lane's box, in the region's pixels, is read
+    read_one_track(lane(), [(frames[4], camera)])
+    assert read_as[1:] == [PlateBox(100, 30, 220, 60, 0.9)]
+
+
 def test_a_careful_read_under_min_confidence_decides_nothing_and_the_track_may_try_again():
     def unsure_read(region, plate_box):
         return read("51F-123.45", conf=0.3)  # a valid plate, read unsure
