@@ -11,9 +11,9 @@ offers before its job is due: careful.gather_s is 0.4 s, four frames at 10 fps),
 CarefulLane (realtime/careful.py) in that order, and its job read by the lane's own `read_track`
 (the box found again in recent frames, their median, fusion, the careful profile's reader).
 
-Printed: the photos, those whose plate the camera lane saw, and of the first reads: right; decided (a
-valid read at least careful.decide_at sure, which decides its vehicle at once) right and wrong; unsure
-(left to a second read). A sure wrong read is a wrong plate event live; a right one is a photo read.
+Printed: the photos, those whose plate the camera lane saw, and of the first reads: right; decided at
+once (by the lane's own rule, `CarefulLane.decide`: valid and careful.decide_at sure) right and wrong;
+unsure (left to a second read). A sure wrong read is a wrong plate event live; a right one is a photo read.
 """
 from __future__ import annotations
 
@@ -85,12 +85,11 @@ def main() -> None:
                         lane.offer(camera_id(index), track, UNCONFIRMED, frame, box)
                 read = lane.read_track(detector.careful, lane.next_job()).text
                 row |= {"read": alnum(read.text), "confidence": round(read.confidence, 3),
-                        "valid": read.valid}
+                        "decided": lane.decide([read], "") is not None}
             rows.append(row)
 
-    decide_at = config.careful.decide_at
     read = [r for r in rows if r["seen"]]
-    decided = [r for r in read if r["valid"] and r["confidence"] >= decide_at]
+    decided = [r for r in read if r["decided"]]
     figures = {
         "photos": len(rows),
         "seen": len(read),
@@ -103,7 +102,7 @@ def main() -> None:
     path = args.out / f"first-reads-{args.set}.json"
     path.write_text(json.dumps(figures | {"per_photo": rows}, indent=1))
     print(f"{args.set}: {figures['photos']} photos, {figures['seen']} seen by the camera lane; first careful "
-          f"read right {figures['right']}; decided (valid, >= {decide_at}) right {figures['decided_right']}, "
+          f"read right {figures['right']}; decided at once right {figures['decided_right']}, "
           f"wrong {figures['decided_wrong']}; unsure {figures['unsure']}")
     print(f"wrote {path}")
 

@@ -405,8 +405,10 @@ def test_a_careful_read_is_of_the_median_of_the_boxes_found_in_the_tracks_recent
 
 
 def test_frames_where_the_careful_detector_finds_no_plate_count_not_in_the_median():
-    # the stand-in detector finds a box in a frame by its grey level, none in the frames of level 30 and 40
-    found = {0: (12, 10, 50, 20), 1: None, 2: (10, 11, 51, 20), 3: (11, 10, 50, 22), 4: None}
+    # the stand-in detector finds a box in a frame by its grey level, none in the frames of level 30 and 40;
+    # its boxes lie over the camera lane's (100, 30, 220, 60 in the region), so that box would vote in the
+    # median were it put in for a frame where nothing was found
+    found = {0: (104, 32, 224, 62), 1: None, 2: (102, 33, 222, 61), 3: (103, 31, 223, 63), 4: None}
     read_as = []
 
     class Blind(Reads):
@@ -422,7 +424,8 @@ def test_frames_where_the_careful_detector_finds_no_plate_count_not_in_the_media
     camera = PlateBox(100, 100, 220, 130, 0.9)
     read_one_track(lane(), [(frames[k], camera) for k in range(4)])
     # the median of the job's box (frame 0) and frames 2 and 3's; frame 1, where nothing was found, left out
-    assert read_as == [PlateBox(11, 10, 50, 20, 0.8)]
+    # (with the camera lane's box in its place: 102, 32, 222, 62)
+    assert read_as == [PlateBox(103, 32, 223, 62, 0.8)]
     # nothing found in the job's frame: the camera lane's box, in the region's pixels, is read
     read_one_track(lane(), [(frames[4], camera)])
     assert read_as[1:] == [PlateBox(100, 30, 220, 60, 0.9)]
